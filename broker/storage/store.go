@@ -220,3 +220,7 @@ type AuditStore interface {
 	// unbounded), at most limit (0 = all).
 	ListAudit(ctx context.Context, from, until time.Time, limit int) ([]*AuditEvent, error)
 }
+
+// SessionIDer is implemented by fosite sessions that know the SSO session they were
+// issued in; the stores keep that id in an indexed column for RevokeTokensOfSession.
+type SessionIDer interface{ SSOSessionID() string }
