@@ -108,9 +108,11 @@ func (c *Client) GetTokenEndpointAuthSigningAlgorithm() string {
 	return c.TokenEndpointAuthSigningAlg
 }
 
-// GetResponseModes allows the default (query) and form_post only.
+// GetResponseModes allows the query response mode only: fosite's form_post page
+// needs an inline script that the broker's Content-Security-Policy forbids, and the
+// fragment mode belongs to the implicit flows the broker does not serve.
 func (c *Client) GetResponseModes() []fosite.ResponseModeType {
-	return []fosite.ResponseModeType{fosite.ResponseModeDefault, fosite.ResponseModeQuery, fosite.ResponseModeFormPost}
+	return []fosite.ResponseModeType{fosite.ResponseModeDefault, fosite.ResponseModeQuery}
 }
 
 // GetEffectiveLifespan applies the client's overrides to fosite's defaults.
