@@ -167,3 +167,17 @@ func (id Identity) Attribute(name string) string {
 	}
 	return ""
 }
+
+type clientAddrKey struct{}
+
+// WithClientAddr records the address of the person's browser in ctx, so that a
+// PasswordProvider can throttle failures per address as well as per account.
+func WithClientAddr(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, clientAddrKey{}, addr)
+}
+
+// ClientAddr returns the address recorded by WithClientAddr, or "".
+func ClientAddr(ctx context.Context) string {
+	s, _ := ctx.Value(clientAddrKey{}).(string)
+	return s
+}

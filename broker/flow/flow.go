@@ -98,6 +98,20 @@ func (s *Store) New(ctx context.Context, f *Flow) error {
 
 // Get loads a flow and checks that it is live and bound to this browser.
 func (s *Store) Get(ctx context.Context, id, binding string) (*Flow, error) {
+	f, err := s.GetUnbound(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if binding == "" || !Equal(f.Binding, HashBinding(binding)) {
+		return nil, ErrInvalid
+	}
+	return f, nil
+}
+
+// GetUnbound loads a live flow without the browser binding check, for upstream
+// callbacks (a SAML IdP's cross-site POST does not carry our SameSite=Lax cookie);
+// the caller must check the upstream state secret instead.
+func (s *Store) GetUnbound(ctx context.Context, id string) (*Flow, error) {
 	if id == "" {
 		return nil, ErrInvalid
 	}
@@ -114,9 +128,6 @@ func (s *Store) Get(ctx context.Context, id, binding string) (*Flow, error) {
 	}
 	f.ID, f.State, f.ClientID, f.CreatedAt, f.ExpiresAt, f.version = rec.ID, rec.State, rec.ClientID, rec.CreatedAt, rec.ExpiresAt, rec.Version
 	if !s.Now().Before(f.ExpiresAt) || f.State == Done {
-		return nil, ErrInvalid
-	}
-	if binding == "" || subtle.ConstantTimeCompare([]byte(f.Binding), []byte(HashBinding(binding))) != 1 {
 		return nil, ErrInvalid
 	}
 	return f, nil
@@ -149,8 +160,11 @@ func (s *Store) Authenticate(ctx context.Context, f *Flow, a *Auth, sid string) 
 // CheckVerifier reports whether v is the flow's verifier.
 func (f *Flow) CheckVerifier(v string) bool {
 	return f.State == Authenticated && f.Verifier != "" &&
-		subtle.ConstantTimeCompare([]byte(f.Verifier), []byte(hashString(v))) == 1
+		Equal(f.Verifier, hashString(v))
 }
+
+// Equal compares two secrets in constant time.
+func Equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
 
 func (f *Flow) record() (*storage.Flow, error) {
 	data, err := json.Marshal(f)

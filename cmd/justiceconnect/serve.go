@@ -2,12 +2,92 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/justiceconnect/justiceconnect/broker"
+	"github.com/justiceconnect/justiceconnect/broker/config"
 )
 
-// runServe is being written; see the foundation issue.
+// runServe is the production command: justiceconnect serve --config FILE.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "justiceconnect: not available yet")
-	return 1
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "justiceconnect serve: --config is required")
+		return 2
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "justiceconnect serve: %v\n", err)
+		return 1
+	}
+	ln, err := net.Listen("tcp", cfg.Listen.Address)
+	if err != nil {
+		fmt.Fprintf(stderr, "justiceconnect serve: listen.address: %v\n", err)
+		return 1
+	}
+	b, err := start(ctx, cfg, logger)
+	if err != nil {
+		ln.Close()
+		fmt.Fprintf(stderr, "justiceconnect serve: %v\n", err)
+		return 1
+	}
+	defer b.Close()
+	logger.Info("serving", "issuer", cfg.Issuer, "address", ln.Addr().String())
+	if err := serveUntilDone(ctx, ln, b, cfg.Listen.TLSCertFile, cfg.Listen.TLSKeyFile); err != nil {
+		logger.Error("serve", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*broker.Broker, error) {
+	upstreams, err := buildUpstreams(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	return broker.New(ctx, cfg, broker.Deps{Upstreams: upstreams, Logger: logger})
+}
+
+// serveUntilDone serves until ctx ends, then drains in-flight requests.
+func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, certFile, keyFile string) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if certFile != "" {
+			errc <- srv.ServeTLS(ln, certFile, keyFile)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }

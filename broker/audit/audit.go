@@ -1,0 +1,47 @@
+package audit
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/justiceconnect/justiceconnect/broker/storage"
+)
+
+// Event types.
+const (
+	Login       = "login"
+	TokenIssued = "token.issued"
+	Refresh     = "token.refreshed"
+	Revocation  = "token.revoked"
+	Logout      = "logout"
+	Consent     = "consent"
+	ClientAdmin = "admin.client"
+	KeyAdmin    = "admin.key"
+	Exchange    = "token.exchanged"
+	Authorize   = "authorize"
+	OutcomeOK   = "success"
+	OutcomeFail = "failure"
+	OutcomeDeny = "denied"
+)
+
+// Log writes events to the store.
+type Log struct {
+	Store  storage.AuditStore
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Record appends e, stamping its time. A failure to write is logged at error level:
+// the request that caused the event has already happened and is not undone.
+func (l *Log) Record(ctx context.Context, e storage.AuditEvent) {
+	if l == nil || l.Store == nil {
+		return
+	}
+	if e.Time.IsZero() {
+		e.Time = l.Now().UTC()
+	}
+	if err := l.Store.AppendAudit(context.WithoutCancel(ctx), &e); err != nil {
+		l.Logger.Error("audit: event not recorded", "type", e.Type, "err", err)
+	}
+}

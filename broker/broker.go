@@ -1,0 +1,284 @@
+package broker
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/justiceconnect/justiceconnect/broker/audit"
+	"github.com/justiceconnect/justiceconnect/broker/config"
+	"github.com/justiceconnect/justiceconnect/broker/flow"
+	"github.com/justiceconnect/justiceconnect/broker/keys"
+	"github.com/justiceconnect/justiceconnect/broker/login"
+	"github.com/justiceconnect/justiceconnect/broker/mapping"
+	"github.com/justiceconnect/justiceconnect/broker/oidc"
+	"github.com/justiceconnect/justiceconnect/broker/session"
+	"github.com/justiceconnect/justiceconnect/broker/storage"
+	"github.com/justiceconnect/justiceconnect/broker/storage/postgres"
+	"github.com/justiceconnect/justiceconnect/broker/storage/sqlite"
+	"github.com/justiceconnect/justiceconnect/broker/web"
+	"github.com/justiceconnect/justiceconnect/claims"
+	"github.com/justiceconnect/justiceconnect/providers"
+)
+
+// Upstream is a provider built from configuration by the command's provider table
+// (cmd/justiceconnect/providers.go, the one file that imports implementations).
+type Upstream struct {
+	Config config.ProviderConfig
+	Impl   providers.Provider
+}
+
+// Deps are what the caller supplies beyond the configuration.
+type Deps struct {
+	Upstreams []Upstream
+	Logger    *slog.Logger
+	Now       func() time.Time
+	// Store, when set, is used instead of opening the configured one (tests).
+	Store storage.Store
+}
+
+// Broker is a running JusticeConnect.
+type Broker struct {
+	handler http.Handler
+	Store   storage.Store
+	Keys    *keys.Manager
+	OIDC    *oidc.Server
+	logger  *slog.Logger
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// OpenStore opens the configured store.
+func OpenStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (storage.Store, error) {
+	opts := storage.Options{NewSession: session.NewFosite, Now: time.Now, Logger: logger}
+	switch cfg.Store.Driver {
+	case "postgres":
+		dsn, err := cfg.Store.PostgresDSN.Read()
+		if err != nil {
+			return nil, fmt.Errorf("broker: store.postgres_dsn: %w", err)
+		}
+		return postgres.Open(ctx, string(dsn), opts)
+	default:
+		return sqlite.Open(ctx, cfg.Store.SQLitePath, opts)
+	}
+}
+
+// New builds the broker from a validated configuration.
+func New(ctx context.Context, cfg *config.Config, deps Deps) (*Broker, error) {
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	for _, w := range cfg.Warnings() {
+		logger.Warn("configuration: " + w)
+	}
+	kek, err := cfg.Keys.KEK.Read()
+	if err != nil {
+		return nil, fmt.Errorf("broker: keys.kek: %w", err)
+	}
+	kek, err = keys.ParseKEK(kek)
+	if err != nil {
+		return nil, fmt.Errorf("broker: keys.kek: %w", err)
+	}
+	store := deps.Store
+	if store == nil {
+		if store, err = OpenStore(ctx, cfg, logger); err != nil {
+			return nil, err
+		}
+	}
+	b := &Broker{Store: store, logger: logger}
+	ok := false
+	defer func() {
+		if !ok && deps.Store == nil {
+			store.Close()
+		}
+	}()
+
+	km := keys.NewManager(store, kek, keys.Options{Algorithms: cfg.Keys.Algorithms,
+		MaxTokenLifetime: time.Duration(cfg.Keys.MaxTokenLifetime), Now: now, Logger: logger})
+	if err := km.Ensure(ctx); err != nil {
+		return nil, fmt.Errorf("broker: signing keys: %w", err)
+	}
+	b.Keys = km
+	cookieKeys, err := km.CookieKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("broker: cookie keys: %w", err)
+	}
+	var salt []byte
+	if cfg.PairwiseSalt.IsSet() {
+		if salt, err = cfg.PairwiseSalt.Read(); err != nil {
+			return nil, fmt.Errorf("broker: pairwise_salt: %w", err)
+		}
+	} else {
+		salt = derive(kek, "pairwise-salt")
+	}
+
+	courts := claims.DefaultCourts()
+	if cfg.CourtsFile != "" {
+		f, err := os.Open(cfg.CourtsFile)
+		if err != nil {
+			return nil, fmt.Errorf("broker: courts_file: %w", err)
+		}
+		courts, err = claims.LoadCourts(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("broker: courts_file: %w", err)
+		}
+	}
+
+	if err := syncClients(ctx, store, cfg, now); err != nil {
+		return nil, err
+	}
+
+	pages, err := web.New(web.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("broker: pages: %w", err)
+	}
+	auditLog := &audit.Log{Store: store, Logger: logger, Now: now}
+	sso := &session.SSO{Store: store, Cookies: session.NewCookieStore(time.Duration(cfg.Sessions.AbsoluteTimeout), cookieKeys...),
+		IdleTimeout: time.Duration(cfg.Sessions.IdleTimeout), AbsoluteTimeout: time.Duration(cfg.Sessions.AbsoluteTimeout), Now: now}
+	flows := &flow.Store{Store: store, Lifetime: time.Duration(cfg.Sessions.FlowLifetime), Now: now}
+
+	var entries []*login.Provider
+	for _, u := range deps.Upstreams {
+		ceiling, _ := claims.ParseACR(u.Config.MaxACR)
+		e := &login.Provider{ID: u.Config.ID, Label: u.Config.Label, Description: u.Config.Description,
+			EmailDomains: u.Config.EmailDomains, Ceiling: ceiling,
+			Mapper: &mapping.Mapper{Provider: u.Config.ID, SubjectNamespace: u.Config.SubjectNamespace, Ceiling: ceiling, Rules: u.Config.Mapping, Courts: courts, Logger: logger}}
+		switch impl := u.Impl.(type) {
+		case providers.PasswordProvider:
+			e.Password = impl
+		case providers.RedirectProvider:
+			e.Redirect = impl
+		case providers.CertificateProvider:
+			e.Certificate = impl
+		default:
+			return nil, fmt.Errorf("broker: provider %s: %T serves no login style", u.Config.ID, u.Impl)
+		}
+		entries = append(entries, e)
+	}
+	loginHandler := login.New(login.Config{Issuer: cfg.Issuer, Store: store, Flows: flows, SSO: sso, Pages: pages,
+		Audit: auditLog, Providers: entries, Logger: logger, Now: now})
+
+	srv, err := oidc.New(oidc.Config{
+		Issuer: cfg.Issuer, Store: store, Keys: km, Pages: pages, SSO: sso, Flows: flows, Audit: auditLog,
+		HMACSecret: derive(kek, "fosite-hmac"), PairwiseSalt: salt,
+		CodeLifetime: time.Duration(cfg.Tokens.CodeLifetime), AccessTokenLifetime: time.Duration(cfg.Tokens.AccessTokenLifetime),
+		IDTokenLifetime: time.Duration(cfg.Tokens.IDTokenLifetime), RefreshTokenLifetime: time.Duration(cfg.Tokens.RefreshTokenLifetime),
+		MaxACR: loginHandler.MaxACR, ExtraScopes: cfg.APIScopes, Logger: logger, Now: now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.OIDC = srv
+
+	mux := http.NewServeMux()
+	srv.Register(mux)
+	loginHandler.Register(mux)
+	mux.Handle("GET /static/", pages.StaticHandler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", b.readyz)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		lang := pages.Lang(r, "")
+		pages.Render(w, r, http.StatusOK, web.MessagePage{Lang: lang, CorrelationID: oidc.CorrelationID(r), Title: "JusticeConnect",
+			Message: "Service d'identification des professionnels de la justice."})
+	})
+	b.handler = b.middleware(pages, mux)
+
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	b.stop = cancel
+	b.wg.Add(1)
+	go b.cleanup(bg, store, now)
+	ok = true
+	return b, nil
+}
+
+// ServeHTTP serves every endpoint.
+func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.handler.ServeHTTP(w, r) }
+
+// Close stops background work and closes the store.
+func (b *Broker) Close() error {
+	b.stop()
+	b.wg.Wait()
+	return b.Store.Close()
+}
+
+func (b *Broker) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := b.Store.Ping(ctx); err != nil {
+		b.logger.Warn("readyz: store", "err", err)
+		http.Error(w, "store unavailable\n", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// cleanup deletes expired rows in the background (DESIGN.md, Storage).
+func (b *Broker) cleanup(ctx context.Context, store storage.Store, now func() time.Time) {
+	defer b.wg.Done()
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := store.DeleteExpired(ctx, now())
+			if err != nil && !errors.Is(err, context.Canceled) {
+				b.logger.Warn("cleanup: delete expired rows", "err", err)
+			} else if n > 0 {
+				b.logger.Debug("cleanup: expired rows deleted", "rows", n)
+			}
+		}
+	}
+}
+
+// middleware wraps every request: a request ID (also shown on error pages), panic
+// recovery with a French error page, a body size limit, CSRF protection for
+// browser form posts (net/http.CrossOriginProtection, SECURITY.md D3), and the
+// security headers (D1, D2).
+func (b *Broker) middleware(pages *web.Pages, next http.Handler) http.Handler {
+	csrf := http.NewCrossOriginProtection()
+	// Upstream IdPs post back cross-site by design (SAML POST binding); those
+	// callbacks are protected by the flow's state secret instead.
+	csrf.AddInsecureBypassPattern("POST /login/callback/{provider}")
+	protected := csrf.Handler(next)
+	headers := web.SecurityHeadersWith(web.HeaderOptions{FormActionAny: true}, protected)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := flow.RandomToken(12)
+		r.Header.Set("X-Request-Id", id)
+		w.Header().Set("X-Request-Id", id)
+		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				b.logger.Error("panic", "correlation_id", id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				oidc.ShowError(pages, b.logger, w, r, http.StatusInternalServerError, "error.generic", fmt.Errorf("panic: %v", v))
+			}
+		}()
+		headers.ServeHTTP(w, r)
+	})
+}
+
+// derive makes a purpose-bound secret from the key-encryption key, so every node
+// sharing the KEK agrees on it without storing another secret.
+func derive(kek []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, kek)
+	m.Write([]byte("justiceconnect:" + purpose))
+	return m.Sum(nil)
+}

@@ -1,0 +1,142 @@
+package oidc
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/openid"
+
+	"github.com/justiceconnect/justiceconnect/broker/audit"
+	"github.com/justiceconnect/justiceconnect/broker/flow"
+	"github.com/justiceconnect/justiceconnect/broker/keys"
+	"github.com/justiceconnect/justiceconnect/broker/session"
+	"github.com/justiceconnect/justiceconnect/broker/storage"
+	"github.com/justiceconnect/justiceconnect/broker/web"
+	"github.com/justiceconnect/justiceconnect/claims"
+)
+
+// Config is what the OIDC server needs; broker.New fills it.
+type Config struct {
+	Issuer string
+	Store  storage.Store
+	Keys   *keys.Manager
+	Pages  *web.Pages
+	SSO    *session.SSO
+	Flows  *flow.Store
+	Audit  *audit.Log
+
+	// HMACSecret keys fosite's opaque codes and refresh tokens (32 bytes, the same on
+	// every node).
+	HMACSecret   []byte
+	PairwiseSalt []byte
+
+	CodeLifetime         time.Duration
+	AccessTokenLifetime  time.Duration
+	IDTokenLifetime      time.Duration
+	RefreshTokenLifetime time.Duration
+
+	// MaxACR tells the highest acr any provider this client may use can reach; a
+	// request above it gets unmet_authentication_requirements.
+	MaxACR func(ctx context.Context, c *storage.Client) claims.ACR
+	// ExtraScopes are API scopes declared in configuration, advertised in discovery.
+	ExtraScopes []string
+	// TokenHandlers are extra grant handlers (RFC 8693 token exchange) composed after
+	// the standard ones.
+	TokenHandlers []fosite.TokenEndpointHandler
+	// ExtraGrantTypes are advertised in discovery with TokenHandlers.
+	ExtraGrantTypes []string
+
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Server serves the protocol endpoints.
+type Server struct {
+	cfg      Config
+	provider fosite.OAuth2Provider
+	signer   *tokenSigner
+	fosite   *fosite.Config
+}
+
+// New composes fosite with the broker's choices (SECURITY.md §4 item 8): exact scope
+// and audience matching, PKCE S256 required for every client, 60 s codes, and only
+// the code flow — no implicit, hybrid or password handler is composed (RFC 9700
+// §2.1.2, §2.4).
+func New(cfg Config) (*Server, error) {
+	fc := &fosite.Config{
+		IDTokenIssuer:                  cfg.Issuer,
+		AccessTokenIssuer:              cfg.Issuer,
+		TokenURL:                       cfg.Issuer + "/token",
+		ScopeStrategy:                  fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:       fosite.ExactAudienceMatchingStrategy,
+		EnforcePKCE:                    true,
+		EnforcePKCEForPublicClients:    true,
+		EnablePKCEPlainChallengeMethod: false,
+		AuthorizeCodeLifespan:          cfg.CodeLifetime,
+		AccessTokenLifespan:            cfg.AccessTokenLifetime,
+		IDTokenLifespan:                cfg.IDTokenLifetime,
+		RefreshTokenLifespan:           cfg.RefreshTokenLifetime,
+		// An empty list means a refresh token is issued to every client allowed the
+		// refresh_token grant, offline_access or not; logout then revokes those
+		// without offline_access (OIDC Back-Channel Logout §2.7).
+		RefreshTokenScopes:         []string{},
+		GlobalSecret:               cfg.HMACSecret,
+		SendDebugMessagesToClients: false,
+		MinParameterEntropy:        fosite.MinParameterEntropy,
+		AllowedPromptValues:        []string{"login", "none", "consent", "select_account"},
+		RedirectSecureChecker:      fosite.IsRedirectURISecureStrict,
+	}
+	signer := &tokenSigner{keys: cfg.Keys, issuer: cfg.Issuer, now: cfg.Now}
+	hmac := compose.NewOAuth2HMACStrategy(fc)
+	strategy := &compose.CommonStrategy{
+		CoreStrategy:               &accessTokenStrategy{CoreStrategy: hmac, signer: signer, issuer: cfg.Issuer},
+		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: fc},
+		Signer:                     signer,
+	}
+	provider := compose.Compose(fc, cfg.Store, strategy,
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectRefreshFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		compose.OAuth2TokenRevocationFactory,
+		// PKCE must come after the authorize code handler (fosite handler/pkce).
+		compose.OAuth2PKCEFactory,
+	)
+	for _, h := range cfg.TokenHandlers {
+		fc.TokenEndpointHandlers.Append(h)
+	}
+	return &Server{cfg: cfg, provider: provider, signer: signer, fosite: fc}, nil
+}
+
+// Provider exposes the composed fosite provider (token exchange and tests use it).
+func (s *Server) Provider() fosite.OAuth2Provider { return s.provider }
+
+// Register adds the endpoints to mux, with the ProConnect-compatible paths
+// (VOCABULARY.md principle 1).
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /.well-known/openid-configuration", s.discovery)
+	mux.HandleFunc("GET /jwks", s.jwks)
+	mux.HandleFunc("GET /authorize", s.authorize)
+	mux.HandleFunc("POST /authorize", s.authorize)
+	mux.HandleFunc("GET /authorize/resume", s.resume)
+	mux.HandleFunc("GET /consent", s.consentPage)
+	mux.HandleFunc("POST /consent", s.consentDecision)
+	mux.HandleFunc("POST /token", s.token)
+	mux.HandleFunc("GET /userinfo", s.userinfo)
+	mux.HandleFunc("POST /userinfo", s.userinfo)
+	mux.HandleFunc("POST /token/introspection", s.introspect)
+	mux.HandleFunc("POST /token/revocation", s.revoke)
+	mux.HandleFunc("GET /session/end", s.endSession)
+	mux.HandleFunc("POST /session/end", s.endSession)
+	mux.HandleFunc("POST /session/end/confirm", s.endSessionConfirm)
+}
+
+func randomID() string { return flow.RandomToken(16) }
+
+func (s *Server) logger() *slog.Logger { return s.cfg.Logger }

@@ -1,0 +1,89 @@
+package oidc
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/ory/fosite"
+
+	"github.com/justiceconnect/justiceconnect/broker/audit"
+	"github.com/justiceconnect/justiceconnect/broker/session"
+	"github.com/justiceconnect/justiceconnect/broker/storage"
+)
+
+// token is step 6: fosite authenticates the client and runs the grant handlers.
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sess := session.New()
+	ar, err := s.provider.NewAccessRequest(ctx, r, sess)
+	if err != nil {
+		s.tokenError(w, r, ar, err)
+		return
+	}
+	if ar.GetGrantTypes().ExactOne("client_credentials") {
+		// RFC 6749 §4.4: the client acts for itself; it gets the scopes and
+		// audiences it asked for, which fosite checked against its registration.
+		for _, sc := range ar.GetRequestedScopes() {
+			ar.GrantScope(sc)
+		}
+		for _, aud := range ar.GetRequestedAudience() {
+			ar.GrantAudience(aud)
+		}
+		if cs, ok := ar.GetSession().(*session.Session); ok {
+			cs.Subject = ar.GetClient().GetID()
+		}
+	}
+	resp, err := s.provider.NewAccessResponse(ctx, ar)
+	if err != nil {
+		s.tokenError(w, r, ar, err)
+		return
+	}
+	ev := storage.AuditEvent{Type: audit.TokenIssued, Outcome: audit.OutcomeOK, ClientID: ar.GetClient().GetID(), Request: ar.GetID(),
+		Details: map[string]string{"grant_type": strings.Join(ar.GetGrantTypes(), " "), "scopes": strings.Join(ar.GetGrantedScopes(), " "),
+			"audience": strings.Join(ar.GetGrantedAudience(), " ")}}
+	if cs, ok := ar.GetSession().(*session.Session); ok {
+		ev.Subject, ev.Session, ev.Provider = cs.PublicSubject, cs.SID, cs.Provider
+	}
+	if ar.GetGrantTypes().ExactOne("refresh_token") {
+		ev.Type = audit.Refresh
+	}
+	s.cfg.Audit.Record(ctx, ev)
+	s.provider.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+func (s *Server) tokenError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	clientID := ""
+	if ar != nil && ar.GetClient() != nil {
+		clientID = ar.GetClient().GetID()
+	}
+	s.logger().Info("oidc: token error", "error", rfc.ErrorField, "hint", rfc.HintField, "debug", rfc.DebugField, "client_id", clientID)
+	if rfc.ErrorField == fosite.ErrInvalidClient.ErrorField || rfc.ErrorField == fosite.ErrInvalidGrant.ErrorField {
+		s.cfg.Audit.Record(r.Context(), storage.AuditEvent{Type: audit.TokenIssued, Outcome: audit.OutcomeFail, ClientID: clientID,
+			Details: map[string]string{"error": rfc.ErrorField, "grant_type": r.PostFormValue("grant_type")}})
+	}
+	s.provider.WriteAccessError(r.Context(), w, ar, err)
+}
+
+// introspect is RFC 7662; fosite authenticates the calling client, so only
+// registered clients learn anything about a token.
+func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ir, err := s.provider.NewIntrospectionRequest(ctx, r, session.New())
+	if err != nil {
+		s.provider.WriteIntrospectionError(ctx, w, err)
+		return
+	}
+	s.provider.WriteIntrospectionResponse(ctx, w, ir)
+}
+
+// revoke is RFC 7009.
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	err := s.provider.NewRevocationRequest(ctx, r)
+	if err == nil {
+		s.cfg.Audit.Record(ctx, storage.AuditEvent{Type: audit.Revocation, Outcome: audit.OutcomeOK,
+			Details: map[string]string{"token_type_hint": r.PostFormValue("token_type_hint")}})
+	}
+	s.provider.WriteRevocationResponse(ctx, w, err)
+}

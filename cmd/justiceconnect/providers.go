@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/justiceconnect/justiceconnect/broker"
+	"github.com/justiceconnect/justiceconnect/broker/config"
+	"github.com/justiceconnect/justiceconnect/providers"
+	"github.com/justiceconnect/justiceconnect/providers/static"
+)
+
+// This file is the one place that imports provider implementations (DESIGN.md): a
+// provider type name maps to a function that decodes its settings strictly, checks
+// them and builds it.
+
+// providerType builds one kind of upstream.
+type providerType struct {
+	// check decodes and validates the settings, returning every problem.
+	check func(cfg *config.Config, p config.ProviderConfig) []string
+	build func(cfg *config.Config, p config.ProviderConfig, logger *slog.Logger) (providers.Provider, error)
+}
+
+var providerTypes = map[string]providerType{
+	"static": {
+		check: func(cfg *config.Config, p config.ProviderConfig) []string {
+			var sc static.Config
+			if err := config.DecodeSettings(p.Settings, &sc); err != nil {
+				return []string{err.Error()}
+			}
+			problems := prefix("settings.", sc.Validate())
+			if cfg.Mode != "development" {
+				problems = append(problems, "type: static development users are refused outside mode: development")
+			}
+			if p.MaxACR != "" && p.MaxACR != "eidas1" {
+				problems = append(problems, "max_acr: static development users never reach above eidas1")
+			}
+			return problems
+		},
+		build: func(cfg *config.Config, p config.ProviderConfig, logger *slog.Logger) (providers.Provider, error) {
+			var sc static.Config
+			if err := config.DecodeSettings(p.Settings, &sc); err != nil {
+				return nil, err
+			}
+			return static.New(sc, time.Now)
+		},
+	},
+}
+
+func prefix(p string, problems []string) []string {
+	out := make([]string, len(problems))
+	for i, s := range problems {
+		out[i] = p + s
+	}
+	return out
+}
+
+// providerProblems checks every provider's type and settings.
+func providerProblems(cfg *config.Config) []config.Problem {
+	var out []config.Problem
+	for i, p := range cfg.Providers {
+		path := fmt.Sprintf("providers[%d]", i)
+		t, ok := providerTypes[p.Type]
+		if !ok {
+			out = append(out, config.Problem{Path: path + ".type", Message: fmt.Sprintf("unknown provider type %q", p.Type)})
+			continue
+		}
+		for _, msg := range t.check(cfg, p) {
+			out = append(out, config.Problem{Path: path, Message: msg})
+		}
+	}
+	return out
+}
+
+// buildUpstreams builds every configured provider, after providerProblems found none.
+func buildUpstreams(cfg *config.Config, logger *slog.Logger) ([]broker.Upstream, error) {
+	if problems := providerProblems(cfg); len(problems) > 0 {
+		return nil, &config.Problems{List: problems}
+	}
+	var out []broker.Upstream
+	for _, p := range cfg.Providers {
+		impl, err := providerTypes[p.Type].build(cfg, p, logger.With("provider", p.ID))
+		if err != nil {
+			return nil, fmt.Errorf("provider %s: %w", p.ID, err)
+		}
+		out = append(out, broker.Upstream{Config: p, Impl: impl})
+	}
+	return out, nil
+}
