@@ -1,0 +1,6 @@
+// Package keys manages the broker's signing keys and cookie keys: generation at
+// first start, encryption at rest with the key-encryption key (AES-256-GCM, the kid
+// as additional data), rotation that publishes the next key before it signs and keeps
+// a retired key in JWKS until everything it signed has expired (OIDC Core 10.1.1),
+// and the JWKS document. Several nodes sharing one store converge by re-reading it.
+package keys
