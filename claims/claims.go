@@ -581,7 +581,6 @@ func (c *Claims) Equal(o *Claims) bool {
 	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }
 
-
 func parseFloat(v []byte) (float64, error) {
 	var f float64
 	err := json.Unmarshal(v, &f)
