@@ -27,9 +27,9 @@ func FromContext(ctx context.Context) (*Claims, bool) {
 //
 //   - no token: 401 with a bare "WWW-Authenticate: Bearer realm=..." (§3.1:
 //     no error code when the request has no authentication information);
-//   - a token in the query or form (§2.2, §2.3), several Authorization headers,
-//     or a malformed header: 400 invalid_request; only the Authorization header
-//     is accepted (§2.1), since URLs end up in logs;
+//   - a token in the query (§2.3), several Authorization headers, or a
+//     malformed header: 400 invalid_request; only the Authorization header is
+//     accepted (§2.1): URLs end up in logs, and the body is not read;
 //   - an invalid token: 401 invalid_token;
 //   - the issuer unreachable: 503, no challenge (the token may be fine);
 //   - unmet requirements: 403 insufficient_scope, naming them in
@@ -73,9 +73,6 @@ func (v *Verifier) Middleware(reqs ...Requirement) func(http.Handler) http.Handl
 // bearer credential at all, 400 for a request to refuse as invalid_request.
 func bearerToken(r *http.Request) (token string, status int, desc string) {
 	if r.URL.Query().Has("access_token") {
-		return "", http.StatusBadRequest, "Send the access token in the Authorization header only"
-	}
-	if ct := r.Header.Get("Content-Type"); strings.HasPrefix(ct, "application/x-www-form-urlencoded") && r.PostForm != nil && r.PostForm.Has("access_token") {
 		return "", http.StatusBadRequest, "Send the access token in the Authorization header only"
 	}
 	hs := r.Header.Values("Authorization")
