@@ -285,6 +285,11 @@ func (m *Manager) Rotate(ctx context.Context, alg string) error {
 			return fmt.Errorf("keys: rotate %s: no next key to promote (run the broker once, or Ensure, first)", a)
 		}
 		n := next[0]
+		if age := now.Sub(n.CreatedAt); age < m.staleLimit() {
+			// Other nodes may not publish it yet, and relying parties that cached the
+			// JWKS do not know it: tokens it signs may fail until they refetch.
+			m.log.Warn("keys: promoting a next key published only recently", "kid", n.ID, "alg", a, "published_for", age.String())
+		}
 		for _, c := range cur {
 			m.retire(c, now, m.retention())
 			updates = append(updates, c)
