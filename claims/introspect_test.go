@@ -58,15 +58,15 @@ func TestIntrospection(t *testing.T) {
 	clk := newClock()
 	exp := t0.Add(10 * time.Minute).Unix()
 	fake := &fakeIntrospection{t: t, answers: map[string]string{
-		"ory_at_good.sig": `{"active":true,"iss":"` + iss.Issuer() + `","aud":["` + claimstest.DefaultAudience + `"],"sub":"u1","client_id":"c","scope":"openid dossiers","exp":` + itoa(exp) + `,"token_type":"Bearer","profession":"greffier"}`,
-		"ory_at_noiss.sig": `{"active":true,"aud":"` + claimstest.DefaultAudience + `","sub":"u2"}`,
-		"ory_at_other.sig": `{"active":true,"aud":"https://other-api","sub":"u1"}`,
-		"ory_at_noaud.sig": `{"active":true,"sub":"u1"}`,
-		"ory_at_wrongiss.sig": `{"active":true,"iss":"https://evil","aud":"` + claimstest.DefaultAudience + `"}`,
-		"ory_at_expired.sig": `{"active":true,"aud":"` + claimstest.DefaultAudience + `","exp":` + itoa(t0.Add(-time.Hour).Unix()) + `}`,
+		"ory_at_good.sig":      `{"active":true,"iss":"` + iss.Issuer() + `","aud":["` + claimstest.DefaultAudience + `"],"sub":"u1","client_id":"c","scope":"openid dossiers","exp":` + itoa(exp) + `,"token_type":"Bearer","profession":"greffier"}`,
+		"ory_at_noiss.sig":     `{"active":true,"aud":"` + claimstest.DefaultAudience + `","sub":"u2"}`,
+		"ory_at_other.sig":     `{"active":true,"aud":"https://other-api","sub":"u1"}`,
+		"ory_at_noaud.sig":     `{"active":true,"sub":"u1"}`,
+		"ory_at_wrongiss.sig":  `{"active":true,"iss":"https://evil","aud":"` + claimstest.DefaultAudience + `"}`,
+		"ory_at_expired.sig":   `{"active":true,"aud":"` + claimstest.DefaultAudience + `","exp":` + itoa(t0.Add(-time.Hour).Unix()) + `}`,
 		"ory_at_activestr.sig": `{"active":"true","aud":"` + claimstest.DefaultAudience + `"}`,
-		"ory_at_badjson.sig": `{"active":true,`,
-		"soon": `{"active":true,"aud":"` + claimstest.DefaultAudience + `","exp":` + itoa(t0.Add(5*time.Second).Unix()) + `}`,
+		"ory_at_badjson.sig":   `{"active":true,`,
+		"soon":                 `{"active":true,"aud":"` + claimstest.DefaultAudience + `","exp":` + itoa(t0.Add(5*time.Second).Unix()) + `}`,
 	}}
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)

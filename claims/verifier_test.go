@@ -139,7 +139,10 @@ func TestVerifyRefusals(t *testing.T) {
 		{"missing sub", iss.Sign(nil, without("sub")), claims.ErrMissingClaim},
 		{"missing client_id", iss.Sign(nil, without("client_id")), claims.ErrMissingClaim},
 		{"missing jti", iss.Sign(nil, without("jti")), claims.ErrMissingClaim},
-		{"expired beyond leeway", iss.Mint(with(func(c *claims.Claims) { c.IssuedAt = date(t0.Add(-time.Hour)); c.Expiry = date(t0.Add(-31 * time.Second)) })), claims.ErrExpired},
+		{"expired beyond leeway", iss.Mint(with(func(c *claims.Claims) {
+			c.IssuedAt = date(t0.Add(-time.Hour))
+			c.Expiry = date(t0.Add(-31 * time.Second))
+		})), claims.ErrExpired},
 		{"expired exactly at leeway", iss.Mint(with(func(c *claims.Claims) { c.Expiry = date(t0.Add(-30 * time.Second)) })), claims.ErrExpired},
 		{"nbf beyond leeway", iss.Mint(with(func(c *claims.Claims) { c.NotBefore = date(t0.Add(31 * time.Second)) })), claims.ErrNotYetValid},
 		{"iat beyond leeway", iss.Mint(with(func(c *claims.Claims) { c.IssuedAt = date(t0.Add(time.Minute)) })), claims.ErrNotYetValid},

@@ -44,11 +44,11 @@ func TestParseProfession(t *testing.T) {
 
 func TestACR(t *testing.T) {
 	for _, tc := range []struct {
-		a, b        claims.ACR
-		atLeast     bool
-		min         claims.ACR
-		levelA      int
-		parseableA  bool
+		a, b       claims.ACR
+		atLeast    bool
+		min        claims.ACR
+		levelA     int
+		parseableA bool
 	}{
 		{claims.EIDAS1, claims.EIDAS1, true, claims.EIDAS1, 1, true},
 		{claims.EIDAS2, claims.EIDAS1, true, claims.EIDAS1, 2, true},
