@@ -279,6 +279,25 @@ func (c *Claims) decode(b []byte) error {
 	if !json.Valid(b) {
 		return fmt.Errorf("%w: not valid JSON", errClaimsSyntax)
 	}
+	d := decoder{b: b, s: string(b)}
+	return d.claims(c)
+}
+
+// decoder holds the payload once as a string: every claim string without
+// escapes is a substring of it, so a token costs one string allocation instead
+// of one per claim, and the NumericDates share one array.
+type decoder struct {
+	b     []byte
+	s     string
+	dates [4]NumericDate
+	nd    int
+}
+
+func (d *decoder) claims(c *Claims) error {
+	b := d.b
+	if len(b) == 0 {
+		return fmt.Errorf("%w: not valid JSON", errClaimsSyntax)
+	}
 	i := skipWS(b, 0)
 	if b[i] != '{' {
 		return fmt.Errorf("%w: not a JSON object", errClaimsSyntax)
@@ -320,7 +339,7 @@ func (c *Claims) decode(b []byte) error {
 			if _, dup := c.Extra[key]; dup {
 				return fmt.Errorf("%w: claim %q appears twice", errClaimsSyntax, key)
 			}
-			v, err := decodeAny(val)
+			v, err := d.decodeAny(val)
 			if err != nil {
 				return fmt.Errorf("%w: claim %q: %w", errClaimsSyntax, key, err)
 			}
@@ -337,65 +356,65 @@ func (c *Claims) decode(b []byte) error {
 		if isNull(val) {
 			continue
 		}
-		if err := c.setField(f, val); err != nil {
+		if err := d.setField(c, f, val); err != nil {
 			return fmt.Errorf("%w: claim %q: %w", errClaimsSyntax, keyBytes, err)
 		}
 	}
 }
 
-func (c *Claims) setField(f int, val []byte) error {
+func (d *decoder) setField(c *Claims, f int, val []byte) error {
 	var err error
 	switch f {
 	case fIss:
-		c.Issuer, err = parseString(val)
+		c.Issuer, err = d.str(val)
 	case fSub:
-		c.Subject, err = parseString(val)
+		c.Subject, err = d.str(val)
 	case fAud:
 		if val[0] == '"' {
 			var s string
-			s, err = parseString(val)
+			s, err = d.str(val)
 			c.Audience = []string{s}
 		} else {
-			c.Audience, err = parseStrings(val)
+			c.Audience, err = d.strs(val)
 		}
 	case fExp:
-		c.Expiry, err = parseDate(val)
+		c.Expiry, err = d.date(val)
 	case fIat:
-		c.IssuedAt, err = parseDate(val)
+		c.IssuedAt, err = d.date(val)
 	case fNbf:
-		c.NotBefore, err = parseDate(val)
+		c.NotBefore, err = d.date(val)
 	case fJti:
-		c.JTI, err = parseString(val)
+		c.JTI, err = d.str(val)
 	case fClientID:
-		c.ClientID, err = parseString(val)
+		c.ClientID, err = d.str(val)
 	case fScope:
-		c.Scope, err = parseString(val)
+		c.Scope, err = d.str(val)
 	case fAuthTime:
-		c.AuthTime, err = parseDate(val)
+		c.AuthTime, err = d.date(val)
 	case fACR:
 		var s string
-		s, err = parseString(val)
+		s, err = d.str(val)
 		c.ACR = ACR(s)
 	case fAMR:
-		c.AMR, err = parseStrings(val)
+		c.AMR, err = d.strs(val)
 	case fSID:
-		c.SID, err = parseString(val)
+		c.SID, err = d.str(val)
 	case fProfession:
 		var s string
-		s, err = parseString(val)
+		s, err = d.str(val)
 		c.Profession = Profession(s)
 	case fProfessionalID:
-		c.ProfessionalID, err = parseString(val)
+		c.ProfessionalID, err = d.str(val)
 	case fOrganization:
-		c.Organization, err = parseString(val)
+		c.Organization, err = d.str(val)
 	case fBarreau:
-		c.Barreau, err = parseString(val)
+		c.Barreau, err = d.str(val)
 	case fJurisdictions:
-		c.Jurisdictions, err = parseStrings(val)
+		c.Jurisdictions, err = d.strs(val)
 	case fJusticeRoles:
-		c.JusticeRoles, err = parseStrings(val)
+		c.JusticeRoles, err = d.strs(val)
 	case fIdpID:
-		c.IdpID, err = parseString(val)
+		c.IdpID, err = d.str(val)
 	case fAct:
 		if val[0] != '{' {
 			return errors.New("want an object")
@@ -471,13 +490,17 @@ func skipValue(b []byte, i int) int {
 
 func isNull(v []byte) bool { return len(v) == 4 && string(v) == "null" }
 
-func parseString(v []byte) (string, error) {
+// str decodes the JSON string v, a subslice of d.b.
+func (d *decoder) str(v []byte) (string, error) {
 	if v[0] != '"' {
 		return "", errors.New("want a string")
 	}
 	inner := v[1 : len(v)-1]
 	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-		return string(inner), nil
+		// v shares d.b's backing array, so its offset in d.b is the
+		// difference of capacities.
+		off := cap(d.b) - cap(v) + 1
+		return d.s[off : off+len(inner)], nil
 	}
 	var s string
 	err := json.Unmarshal(v, &s)
@@ -486,7 +509,7 @@ func parseString(v []byte) (string, error) {
 
 // parseStrings decodes an array of strings; an empty array gives an empty,
 // non-nil slice so that it re-encodes as [].
-func parseStrings(v []byte) ([]string, error) {
+func (d *decoder) strs(v []byte) ([]string, error) {
 	if v[0] != '[' {
 		return nil, errors.New("want an array of strings")
 	}
@@ -507,7 +530,7 @@ func parseStrings(v []byte) ([]string, error) {
 			return nil, errors.New("want an array of strings")
 		}
 		e := endString(v, i)
-		s, err := parseString(v[i:e])
+		s, err := d.str(v[i:e])
 		if err != nil {
 			return nil, err
 		}
@@ -519,7 +542,7 @@ func parseStrings(v []byte) ([]string, error) {
 
 // parseDate decodes an RFC 7519 §2 NumericDate. Integers take a fast path; other
 // JSON numbers go through ParseFloat and are truncated to whole seconds.
-func parseDate(v []byte) (*NumericDate, error) {
+func (d *decoder) date(v []byte) (*NumericDate, error) {
 	if v[0] != '-' && (v[0] < '0' || v[0] > '9') {
 		return nil, errors.New("want a number of seconds")
 	}
@@ -545,15 +568,21 @@ func parseDate(v []byte) (*NumericDate, error) {
 	if n > maxNumericDate {
 		return nil, errors.New("date out of range")
 	}
-	d := NumericDate(n)
-	return &d, nil
+	if d.nd == len(d.dates) {
+		nd := NumericDate(n)
+		return &nd, nil
+	}
+	p := &d.dates[d.nd]
+	d.nd++
+	*p = NumericDate(n)
+	return p, nil
 }
 
 // decodeAny decodes a claim kept in Extra, with json.Number for numbers.
-func decodeAny(v []byte) (any, error) {
+func (d *decoder) decodeAny(v []byte) (any, error) {
 	switch v[0] {
 	case '"':
-		return parseString(v)
+		return d.str(v)
 	case 't':
 		return true, nil
 	case 'f':
@@ -563,10 +592,10 @@ func decodeAny(v []byte) (any, error) {
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 		return json.Number(v), nil
 	}
-	d := json.NewDecoder(bytes.NewReader(v))
-	d.UseNumber()
+	dec := json.NewDecoder(bytes.NewReader(v))
+	dec.UseNumber()
 	var out any
-	err := d.Decode(&out)
+	err := dec.Decode(&out)
 	return out, err
 }
 
