@@ -4,40 +4,58 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 )
 
+// Modes of the broker. Development allows static development users.
+const (
+	ModeProduction  = "production"
+	ModeDevelopment = "development"
+)
+
 // Config is the whole file.
 type Config struct {
-	Issuer                  string           `yaml:"issuer"`
-	Mode                    string           `yaml:"mode"`
-	Listen                  Listen           `yaml:"listen"`
-	CardListen              CardListen       `yaml:"card_listen"`
-	AdminListen             AdminListen      `yaml:"admin_listen"`
-	Store                   Store            `yaml:"store"`
-	Keys                    Keys             `yaml:"keys"`
-	Tokens                  Tokens           `yaml:"tokens"`
-	Sessions                Sessions         `yaml:"sessions"`
-	PairwiseSalt            Secret           `yaml:"pairwise_salt"`
-	CourtsFile              string           `yaml:"courts_file"`
-	InsecureAllowHTTPIssuer bool             `yaml:"insecure_allow_http_issuer"`
-	APIScopes               []string         `yaml:"api_scopes"`
-	Providers               []ProviderConfig `yaml:"providers"`
-	Clients                 []ClientConfig   `yaml:"clients"`
+	// Issuer is the OpenID Connect issuer identifier: https, no query, fragment or
+	// trailing slash (OpenID Connect Discovery §3, RFC 8414 §2).
+	Issuer string `yaml:"issuer"`
+	// Mode is production (default) or development.
+	Mode        string      `yaml:"mode"`
+	Listen      Listen      `yaml:"listen"`
+	CardListen  CardListen  `yaml:"card_listen"`
+	AdminListen AdminListen `yaml:"admin_listen"`
+	Store       Store       `yaml:"store"`
+	Keys        Keys        `yaml:"keys"`
+	Tokens      Tokens      `yaml:"tokens"`
+	Sessions    Sessions    `yaml:"sessions"`
+	// PairwiseSalt keys pairwise subjects (OpenID Connect Core §8.1). Required in
+	// production when a client uses pairwise subjects: a salt derived from the KEK
+	// would change every partner's subjects when the KEK is replaced.
+	PairwiseSalt Secret `yaml:"pairwise_salt"`
+	// CourtsFile replaces the embedded court list (same TSV format).
+	CourtsFile string `yaml:"courts_file"`
+	// InsecureAllowHTTPIssuer allows a plain http issuer on a loopback host, for
+	// local tests and the demo only.
+	InsecureAllowHTTPIssuer bool `yaml:"insecure_allow_http_issuer"`
+	// APIScopes are extra scope names that APIs use ("detenus:read").
+	APIScopes []string         `yaml:"api_scopes"`
+	Providers []ProviderConfig `yaml:"providers"`
+	Clients   []ClientConfig   `yaml:"clients"`
 }
 
-// Listen is the main HTTPS listener.
+// Listen is the main listener. Without TLS files it serves plain HTTP, for a TLS
+// proxy in front.
 type Listen struct {
 	Address     string `yaml:"address"`
 	TLSCertFile string `yaml:"tls_cert_file"`
 	TLSKeyFile  string `yaml:"tls_key_file"`
 }
 
-// CardListen is the smart-card origin (a listener that asks for a client certificate).
+// CardListen is the smart-card origin: a listener that asks for a client
+// certificate (optional).
 type CardListen struct {
 	Address       string   `yaml:"address"`
 	TLSCertFile   string   `yaml:"tls_cert_file"`
@@ -45,13 +63,14 @@ type CardListen struct {
 	ClientCAFiles []string `yaml:"client_ca_files"`
 }
 
-// AdminListen serves metrics and health on a separate address.
+// AdminListen serves metrics and health on a separate address (optional).
 type AdminListen struct {
 	Address string `yaml:"address"`
 }
 
 // Store selects the database.
 type Store struct {
+	// Driver is sqlite (default) or postgres.
 	Driver      string `yaml:"driver"`
 	SQLitePath  string `yaml:"sqlite_path"`
 	PostgresDSN Secret `yaml:"postgres_dsn"`
@@ -59,8 +78,12 @@ type Store struct {
 
 // Keys configures signing keys.
 type Keys struct {
-	KEK              Secret   `yaml:"kek"`
-	Algorithms       []string `yaml:"algorithms"`
+	// KEK is the key-encryption key that seals the signing keys in the store.
+	KEK Secret `yaml:"kek"`
+	// Algorithms are the signing algorithms with a key (default ES256 and RS256).
+	Algorithms []string `yaml:"algorithms"`
+	// MaxTokenLifetime is how long a retired key stays published: at least the
+	// longest lifetime of a token it signed.
 	MaxTokenLifetime Duration `yaml:"max_token_lifetime"`
 }
 
@@ -81,36 +104,46 @@ type Sessions struct {
 
 // ProviderConfig declares an upstream identity source.
 type ProviderConfig struct {
-	ID           string   `yaml:"id"`
-	Type         string   `yaml:"type"`
-	Label        string   `yaml:"label"`
-	Description  string   `yaml:"description"`
-	MaxACR       string   `yaml:"max_acr"`
+	// ID names the provider in URLs, idp_hint and the idp_id claim.
+	ID string `yaml:"id"`
+	// Type is static, ldap, x509, saml or oidc; the command knows which exist.
+	Type string `yaml:"type"`
+	// Label is shown on the chooser.
+	Label       string `yaml:"label"`
+	Description string `yaml:"description"`
+	// MaxACR is the ceiling of the assurance this upstream may give (default eidas1).
+	MaxACR string `yaml:"max_acr"`
+	// EmailDomains route a login_hint to this provider.
 	EmailDomains []string `yaml:"email_domains"`
 	// SubjectNamespace lets providers that name people alike (the directory and the
 	// smart card enriched from it) give the same sub. Defaults to ID.
-	SubjectNamespace string    `yaml:"subject_namespace"`
-	Settings         yaml.Node `yaml:"settings"`
-	Mapping          Mapping   `yaml:"mapping"`
+	SubjectNamespace string `yaml:"subject_namespace"`
+	// Settings are type-specific; the provider's factory decodes them with
+	// DecodeSettings.
+	Settings yaml.Node `yaml:"settings"`
+	Mapping  Mapping   `yaml:"mapping"`
 }
 
 // Mapping are the rules that turn upstream attributes into claims (broker/mapping).
 type Mapping struct {
-	Subject        string            `yaml:"subject"`
-	Username       string            `yaml:"username"`
-	GivenName      string            `yaml:"given_name"`
-	FamilyName     string            `yaml:"family_name"`
-	Email          string            `yaml:"email"`
-	ProfessionalID string            `yaml:"professional_id"`
-	Organization   ValueRule         `yaml:"organization"`
-	Barreau        ValueRule         `yaml:"barreau"`
-	Profession     ProfessionRule    `yaml:"profession"`
-	Courts         CourtRule         `yaml:"courts"`
-	Roles          []RoleRule        `yaml:"roles"`
-	UpstreamACR    map[string]string `yaml:"upstream_acr"`
+	// Subject is the attribute holding the stable upstream subject (default: the
+	// provider's own subject).
+	Subject        string         `yaml:"subject"`
+	Username       string         `yaml:"username"`
+	GivenName      string         `yaml:"given_name"`
+	FamilyName     string         `yaml:"family_name"`
+	Email          string         `yaml:"email"`
+	ProfessionalID string         `yaml:"professional_id"`
+	Organization   ValueRule      `yaml:"organization"`
+	Barreau        ValueRule      `yaml:"barreau"`
+	Profession     ProfessionRule `yaml:"profession"`
+	Courts         CourtRule      `yaml:"courts"`
+	Roles          []RoleRule     `yaml:"roles"`
+	// UpstreamACR translates the upstream's acr values; unknown ones give eidas1.
+	UpstreamACR map[string]string `yaml:"upstream_acr"`
 }
 
-// ValueRule is a fixed value or an attribute's value.
+// ValueRule is a fixed value or an attribute's value (one of them).
 type ValueRule struct {
 	Attribute string `yaml:"attribute"`
 	Value     string `yaml:"value"`
@@ -123,7 +156,8 @@ type ProfessionRule struct {
 	Values    map[string]string `yaml:"values"`
 }
 
-// CourtRule translates an attribute's values into court codes.
+// CourtRule translates an attribute's values into court codes: through Values,
+// through the court list's Judilibre identifiers when ByJudilibreID, or verbatim.
 type CourtRule struct {
 	Attribute     string            `yaml:"attribute"`
 	Values        map[string]string `yaml:"values"`
@@ -139,112 +173,7 @@ type RoleRule struct {
 	Scope     string `yaml:"scope"`
 }
 
-// ClientConfig declares an OAuth client.
-type ClientConfig struct {
-	ClientID                    string   `yaml:"client_id"`
-	Name                        string   `yaml:"name"`
-	Organization                string   `yaml:"organization"`
-	Kind                        string   `yaml:"kind"`
-	Secret                      Secret   `yaml:"secret"`
-	SecretHash                  string   `yaml:"secret_hash"`
-	TokenEndpointAuthMethod     string   `yaml:"token_endpoint_auth_method"`
-	TokenEndpointAuthSigningAlg string   `yaml:"token_endpoint_auth_signing_alg"`
-	JWKSFile                    string   `yaml:"jwks_file"`
-	RedirectURIs                []string `yaml:"redirect_uris"`
-	PostLogoutRedirectURIs      []string `yaml:"post_logout_redirect_uris"`
-	GrantTypes                  []string `yaml:"grant_types"`
-	Scopes                      []string `yaml:"scopes"`
-	Audience                    []string `yaml:"audience"`
-	IDTokenSignedResponseAlg    string   `yaml:"id_token_signed_response_alg"`
-	UserinfoSignedResponseAlg   string   `yaml:"userinfo_signed_response_alg"`
-	SubjectType                 string   `yaml:"subject_type"`
-	SectorIdentifier            string   `yaml:"sector_identifier"`
-	BackchannelLogoutURI        string   `yaml:"backchannel_logout_uri"`
-	FrontchannelLogoutURI       string   `yaml:"frontchannel_logout_uri"`
-	AccessTokenLifetime         Duration `yaml:"access_token_lifetime"`
-	RefreshTokenLifetime        Duration `yaml:"refresh_token_lifetime"`
-	AllowedProviders            []string `yaml:"allowed_providers"`
-	AllowedProfessions          []string `yaml:"allowed_professions"`
-}
-
-// Duration is a time.Duration written as "10m", "12h".
-type Duration time.Duration
-
-// UnmarshalYAML parses Go duration syntax.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return fmt.Errorf("line %d: a duration such as 10m or 12h is expected", n.Line)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (such as 10m or 12h)", n.Line, s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// Secret names where a secret lives: a file or an environment variable.
-type Secret struct {
-	File string `yaml:"file"`
-	Env  string `yaml:"env"`
-}
-
-// IsSet reports whether a file or an environment variable is named.
-func (s Secret) IsSet() bool { return s.File != "" || s.Env != "" }
-
-// Read returns the secret, without its trailing newline.
-func (s Secret) Read() ([]byte, error) {
-	switch {
-	case s.File != "" && s.Env != "":
-		return nil, errors.New("give either file or env, not both")
-	case s.File != "":
-		b, err := os.ReadFile(s.File)
-		if err != nil {
-			return nil, fmt.Errorf("cannot read secret file: %w", err)
-		}
-		b = bytes.TrimRight(b, "\r\n")
-		if len(b) == 0 {
-			return nil, fmt.Errorf("secret file %s is empty", s.File)
-		}
-		return b, nil
-	case s.Env != "":
-		v, ok := os.LookupEnv(s.Env)
-		if !ok || v == "" {
-			return nil, fmt.Errorf("environment variable %s is not set", s.Env)
-		}
-		return []byte(strings.TrimRight(v, "\r\n")), nil
-	}
-	return nil, errors.New("no secret given: set file or env")
-}
-
-// Problem is one thing wrong with the configuration.
-type Problem struct {
-	Path    string
-	Message string
-}
-
-// Problems is every problem found; its Error prints one per line.
-type Problems struct{ List []Problem }
-
-func (p *Problems) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d configuration problem(s):", len(p.List))
-	for _, x := range p.List {
-		if x.Path != "" {
-			fmt.Fprintf(&b, "\n  %s: %s", x.Path, x.Message)
-		} else {
-			fmt.Fprintf(&b, "\n  %s", x.Message)
-		}
-	}
-	return b.String()
-}
-
-func (p *Problems) add(path, format string, args ...any) {
-	p.List = append(p.List, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
-}
-
-// Load reads and parses a configuration file.
+// Load reads and parses a configuration file. Problems come back as *Problems.
 func Load(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -253,45 +182,40 @@ func Load(path string) (*Config, error) {
 	return Parse(b)
 }
 
-// Parse decodes strictly, applies defaults and validates, returning every problem.
+// Parse decodes strictly (unknown keys are problems), applies defaults and
+// validates. Every decoding and validation problem found comes back in one
+// *Problems; a YAML syntax error stops at the first.
 func Parse(data []byte) (*Config, error) {
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			p := &Problems{}
-			for _, e := range te.Errors {
-				p.add("", "%s", e)
-			}
-			return nil, p
-		}
+	err := dec.Decode(&c)
+	var te *yaml.TypeError
+	switch {
+	case err == nil, errors.Is(err, io.EOF):
+	case errors.As(err, &te):
+	default:
 		return nil, &Problems{List: []Problem{{Message: err.Error()}}}
 	}
+	var doc yaml.Node
+	_ = yaml.Unmarshal(data, &doc) // already parsed once: only its positions are used
+	decodeProblems := resolveTypeErrors(&doc, "", te)
+	var extra struct{}
+	if err == nil && dec.Decode(&extra) != io.EOF {
+		decodeProblems = append(decodeProblems, Problem{Message: "only one YAML document is allowed"})
+	}
 	c.applyDefaults()
-	if err := c.Validate(); err != nil {
-		return nil, err
+	p := &Problems{List: decodeProblems}
+	if verr := c.Validate(); verr != nil {
+		var vp *Problems
+		if errors.As(verr, &vp) {
+			p.List = append(p.List, dropShadowed(vp.List, decodeProblems)...)
+		}
+	}
+	if len(p.List) > 0 {
+		return nil, p
 	}
 	return &c, nil
-}
-
-// DecodeSettings decodes a provider's settings block strictly into into.
-func DecodeSettings(n yaml.Node, into any) error {
-	if n.Kind == 0 {
-		return nil
-	}
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	if err := enc.Encode(&n); err != nil {
-		return fmt.Errorf("settings: %w", err)
-	}
-	dec := yaml.NewDecoder(&buf)
-	dec.KnownFields(true)
-	if err := dec.Decode(into); err != nil {
-		return fmt.Errorf("settings: %w", err)
-	}
-	return nil
 }
 
 func (c *Config) applyDefaults() {
@@ -301,7 +225,10 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	if c.Mode == "" {
-		c.Mode = "production"
+		c.Mode = ModeProduction
+	}
+	if c.Listen.Address == "" {
+		c.Listen.Address = "127.0.0.1:8080"
 	}
 	if c.Store.Driver == "" {
 		c.Store.Driver = "sqlite"
@@ -327,36 +254,35 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	for i := range c.Clients {
-		cl := &c.Clients[i]
-		if cl.Kind == "" {
-			cl.Kind = "partner"
-		}
-		if cl.TokenEndpointAuthMethod == "" {
-			cl.TokenEndpointAuthMethod = "client_secret_basic"
-		}
-		if len(cl.GrantTypes) == 0 {
-			cl.GrantTypes = []string{"authorization_code", "refresh_token"}
-		}
-		if cl.IDTokenSignedResponseAlg == "" {
-			cl.IDTokenSignedResponseAlg = "ES256"
-		}
-		if cl.SubjectType == "" {
-			cl.SubjectType = "pairwise"
-			if cl.Kind == "first_party" {
-				cl.SubjectType = "public"
-			}
-		}
+		ApplyClientDefaults(&c.Clients[i])
 	}
 }
 
-// Warnings lists the settings in use that weaken security or suit development only.
+// Warnings lists the settings in use that weaken security or suit development
+// only; the broker logs each at start and check-config prints them.
 func (c *Config) Warnings() []string {
 	var w []string
-	if c.Mode == "development" {
-		w = append(w, "mode: development — development users are enabled; never run this in production")
+	if c.Mode == ModeDevelopment {
+		w = append(w, "mode: development: static development users are allowed; never run this in production")
 	}
-	if c.InsecureAllowHTTPIssuer && strings.HasPrefix(c.Issuer, "http://") {
-		w = append(w, "insecure_allow_http_issuer: the issuer is plain HTTP (loopback only)")
+	if c.InsecureAllowHTTPIssuer {
+		if isPlainHTTP(c.Issuer) {
+			w = append(w, "insecure_allow_http_issuer: the issuer is plain http (loopback tests only)")
+		} else {
+			w = append(w, "insecure_allow_http_issuer: set but unused (the issuer is https): remove it")
+		}
+	}
+	if c.Mode == ModeDevelopment && !c.PairwiseSalt.IsSet() && c.usesPairwise() {
+		w = append(w, "pairwise_salt: not set: pairwise subjects are derived from the KEK and change with it")
 	}
 	return w
+}
+
+func (c *Config) usesPairwise() bool {
+	for _, cl := range c.Clients {
+		if cl.SubjectType == SubjectPairwise {
+			return true
+		}
+	}
+	return false
 }

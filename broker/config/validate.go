@@ -1,7 +1,6 @@
 package config
 
 import (
-	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -14,99 +13,198 @@ import (
 )
 
 var (
-	providerID = regexp.MustCompile(`^[a-z0-9_-]+$`)
-	clientID   = regexp.MustCompile(`^[A-Za-z0-9._-]{3,64}$`)
-	scopeName  = regexp.MustCompile(`^[a-z0-9_:.-]+$`)
-	roleName   = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	providerIDRE   = regexp.MustCompile(`^[a-z0-9_-]+$`)
+	providerTypeRE = regexp.MustCompile(`^[a-z0-9_]+$`)
+	scopeNameRE    = regexp.MustCompile(`^[a-z0-9_:.-]+$`)
+	domainRE       = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
 )
 
-var (
-	knownAlgs       = []string{"ES256", "RS256", "PS256"}
-	knownGrants     = []string{"authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"}
-	knownAuthMethod = []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
-)
+// Algorithms lists the JWS algorithms the broker can sign with (never "none").
+var Algorithms = []string{"ES256", "RS256", "PS256"}
 
-// Validate checks everything and returns a *Problems listing every problem, or nil.
+// Validate checks the whole configuration (with its defaults applied) and returns
+// a *Problems listing every problem, or nil. It reads the court list named by
+// courts_file, but no secret: CheckFiles does that.
 func (c *Config) Validate() error {
 	p := &Problems{}
 	c.validateIssuer(p)
-	if c.Mode != "production" && c.Mode != "development" {
+	if c.Mode != ModeProduction && c.Mode != ModeDevelopment {
 		p.add("mode", "must be production or development, not %q", c.Mode)
 	}
-	if (c.Listen.TLSCertFile == "") != (c.Listen.TLSKeyFile == "") {
-		p.add("listen", "give both tls_cert_file and tls_key_file, or neither")
+	checkAddress(p, "listen.address", c.Listen.Address, true)
+	checkTLSPair(p, "listen", c.Listen.TLSCertFile, c.Listen.TLSKeyFile)
+	checkAddress(p, "card_listen.address", c.CardListen.Address, false)
+	checkTLSPair(p, "card_listen", c.CardListen.TLSCertFile, c.CardListen.TLSKeyFile)
+	if c.CardListen.Address == "" && (c.CardListen.TLSCertFile != "" || len(c.CardListen.ClientCAFiles) > 0) {
+		p.add("card_listen.address", "required when card_listen has other settings")
 	}
+	checkAddress(p, "admin_listen.address", c.AdminListen.Address, false)
+	c.validateStore(p)
+	c.validateKeys(p)
+	c.validateLifetimes(p)
+
+	courts := claims.DefaultCourts()
+	if c.CourtsFile != "" {
+		if courts = loadCourts(p, c.CourtsFile); courts == nil {
+			// Already reported; court codes are checked against the embedded list
+			// meanwhile, which is better than not at all.
+			courts = claims.DefaultCourts()
+		}
+	}
+	for i, s := range c.APIScopes {
+		switch {
+		case !scopeNameRE.MatchString(s):
+			p.add(index("api_scopes", i), "%q: use lowercase letters, digits and _ : . -", s)
+		case slices.Contains(claims.SupportedScopes(), s):
+			p.add(index("api_scopes", i), "%q is already a standard scope", s)
+		case slices.Contains(c.APIScopes[:i], s):
+			p.add(index("api_scopes", i), "duplicate %q", s)
+		}
+	}
+	c.validateProviders(p, courts)
+	c.validateClients(p)
+	return p.errOrNil()
+}
+
+func (c *Config) validateIssuer(p *Problems) {
+	if c.Issuer == "" {
+		p.add("issuer", "required: the https URL of the broker")
+		return
+	}
+	u, err := url.Parse(c.Issuer)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" {
+		p.add("issuer", "must be an absolute https URL")
+		return
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(c.Issuer, "#") || strings.HasSuffix(c.Issuer, "/") || u.User != nil {
+		p.add("issuer", "must have no query, fragment, user or trailing slash (OpenID Connect Discovery §3)")
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		switch {
+		case !isLoopbackHost(u.Hostname()):
+			p.add("issuer", "must use https (plain http only on a loopback host, for tests)")
+		case !c.InsecureAllowHTTPIssuer:
+			p.add("issuer", "is plain http: set insecure_allow_http_issuer: true for a loopback test")
+		}
+	default:
+		p.add("issuer", "must use https, not %q", u.Scheme)
+	}
+}
+
+func checkAddress(p *Problems, path, addr string, required bool) {
+	if addr == "" {
+		if required {
+			p.add(path, "required (host:port)")
+		}
+		return
+	}
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		p.add(path, "%q is not host:port", addr)
+	}
+}
+
+func checkTLSPair(p *Problems, path, cert, key string) {
+	if (cert == "") != (key == "") {
+		p.add(path, "give both tls_cert_file and tls_key_file, or neither")
+	}
+}
+
+func (c *Config) validateStore(p *Problems) {
 	switch c.Store.Driver {
 	case "sqlite":
 		if c.Store.SQLitePath == "" {
 			p.add("store.sqlite_path", "required with driver sqlite")
 		}
+		if c.Store.PostgresDSN.IsSet() {
+			p.add("store.postgres_dsn", "only used with driver postgres")
+		}
 	case "postgres":
 		checkSecret(p, "store.postgres_dsn", c.Store.PostgresDSN, true)
+		if c.Store.SQLitePath != "" {
+			p.add("store.sqlite_path", "only used with driver sqlite")
+		}
 	default:
 		p.add("store.driver", "must be sqlite or postgres, not %q", c.Store.Driver)
 	}
+}
+
+func (c *Config) validateKeys(p *Problems) {
 	checkSecret(p, "keys.kek", c.Keys.KEK, true)
 	for i, a := range c.Keys.Algorithms {
-		if !slices.Contains(knownAlgs, a) {
-			p.add(fmt.Sprintf("keys.algorithms[%d]", i), "%q is not one of %s", a, strings.Join(knownAlgs, ", "))
+		switch {
+		case !slices.Contains(Algorithms, a):
+			p.add(index("keys.algorithms", i), "%q is not one of %s", a, strings.Join(Algorithms, ", "))
+		case slices.Contains(c.Keys.Algorithms[:i], a):
+			p.add(index("keys.algorithms", i), "duplicate %q", a)
 		}
 	}
 	if !slices.Contains(c.Keys.Algorithms, "ES256") || !slices.Contains(c.Keys.Algorithms, "RS256") {
-		p.add("keys.algorithms", "must include ES256 (the default) and RS256 (OpenID Connect requires it)")
+		p.add("keys.algorithms", "must include ES256 (the default) and RS256 (OpenID Connect Core §15.1 requires it)")
+	}
+}
+
+func (c *Config) validateLifetimes(p *Problems) {
+	between := func(path string, d Duration, lo, hi time.Duration, why string) {
+		if v := time.Duration(d); v < lo || v > hi {
+			p.add(path, "must be between %v and %v%s, not %v", short(lo), short(hi), why, short(v))
+		}
 	}
 	t := c.Tokens
-	if d := time.Duration(t.CodeLifetime); d < time.Second || d > 60*time.Second {
-		p.add("tokens.code_lifetime", "must be between 1s and 60s (FAPI 2.0), not %v", d)
-	}
-	if d := time.Duration(t.AccessTokenLifetime); d < time.Minute || d > time.Hour {
-		p.add("tokens.access_token_lifetime", "must be between 1m and 1h, not %v", d)
-	}
+	between("tokens.code_lifetime", t.CodeLifetime, time.Second, time.Minute, " (FAPI 2.0 §5.3.2.1)")
+	between("tokens.access_token_lifetime", t.AccessTokenLifetime, time.Minute, time.Hour, "")
+	between("tokens.id_token_lifetime", t.IDTokenLifetime, time.Minute, 24*time.Hour, "")
 	if t.RefreshTokenLifetime < t.AccessTokenLifetime {
 		p.add("tokens.refresh_token_lifetime", "must not be shorter than access_token_lifetime")
 	}
-	if c.Sessions.IdleTimeout > c.Sessions.AbsoluteTimeout {
+	s := c.Sessions
+	positive := func(path string, d Duration) {
+		if d <= 0 {
+			p.add(path, "must be positive, not %v", short(time.Duration(d)))
+		}
+	}
+	positive("sessions.idle_timeout", s.IdleTimeout)
+	positive("sessions.absolute_timeout", s.AbsoluteTimeout)
+	between("sessions.flow_lifetime", s.FlowLifetime, time.Minute, time.Hour, "")
+	if s.IdleTimeout > s.AbsoluteTimeout {
 		p.add("sessions.idle_timeout", "must not exceed absolute_timeout")
 	}
-	if c.CourtsFile != "" {
-		if _, err := os.Stat(c.CourtsFile); err != nil {
-			p.add("courts_file", "%v", err)
-		}
+	// A retired key stays published while tokens it signed may still be checked.
+	longest := max(t.AccessTokenLifetime, t.IDTokenLifetime)
+	for _, cl := range c.Clients {
+		longest = max(longest, cl.AccessTokenLifetime)
 	}
-	for i, s := range c.APIScopes {
-		if !scopeName.MatchString(s) {
-			p.add(fmt.Sprintf("api_scopes[%d]", i), "%q: use lowercase letters, digits and _ : . -", s)
-		}
+	if c.Keys.MaxTokenLifetime < longest {
+		p.add("keys.max_token_lifetime", "must be at least the longest access or ID token lifetime (%v)", short(time.Duration(longest)))
 	}
-	providerIDs := c.validateProviders(p)
-	c.validateClients(p, providerIDs)
-	if len(p.List) > 0 {
-		return p
-	}
-	return nil
 }
 
-func (c *Config) validateIssuer(p *Problems) {
-	u, err := url.Parse(c.Issuer)
-	switch {
-	case c.Issuer == "":
-		p.add("issuer", "required")
-		return
-	case err != nil || !u.IsAbs() || u.Host == "":
-		p.add("issuer", "must be an absolute URL")
-		return
-	case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(c.Issuer, "/"):
-		p.add("issuer", "must have no query, fragment or trailing slash (OpenID Connect Discovery §3)")
+// short prints 10m rather than 10m0s.
+func short(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
 	}
-	if u.Scheme == "http" {
-		if !isLoopback(u.Hostname()) {
-			p.add("issuer", "must use https (http is only for loopback tests)")
-		} else if !c.InsecureAllowHTTPIssuer {
-			p.add("issuer", "is plain http: set insecure_allow_http_issuer: true for a loopback test")
-		}
-	} else if u.Scheme != "https" {
-		p.add("issuer", "must use https")
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
 	}
+	return s
+}
+
+func loadCourts(p *Problems, path string) *claims.Courts {
+	f, err := os.Open(path)
+	if err != nil {
+		p.add("courts_file", "%v", err)
+		return nil
+	}
+	defer f.Close()
+	courts, err := claims.LoadCourts(f)
+	if err != nil {
+		p.add("courts_file", "%v", err)
+		return nil
+	}
+	return courts
 }
 
 func checkSecret(p *Problems, path string, s Secret, required bool) {
@@ -118,18 +216,18 @@ func checkSecret(p *Problems, path string, s Secret, required bool) {
 	}
 }
 
-func (c *Config) validateProviders(p *Problems) []string {
-	var ids []string
+func (c *Config) validateProviders(p *Problems, courts *claims.Courts) {
+	domains := map[string]string{}
 	for i, pr := range c.Providers {
-		path := fmt.Sprintf("providers[%d]", i)
-		if !providerID.MatchString(pr.ID) {
+		path := index("providers", i)
+		switch {
+		case !providerIDRE.MatchString(pr.ID):
 			p.add(path+".id", "%q: use lowercase letters, digits, _ and -", pr.ID)
-		} else if slices.Contains(ids, pr.ID) {
+		case slices.ContainsFunc(c.Providers[:i], func(o ProviderConfig) bool { return o.ID == pr.ID }):
 			p.add(path+".id", "duplicate %q", pr.ID)
 		}
-		ids = append(ids, pr.ID)
-		if pr.Type == "" {
-			p.add(path+".type", "required (static, ldap, x509, saml or oidc)")
+		if !providerTypeRE.MatchString(pr.Type) {
+			p.add(path+".type", "required: static, ldap, x509, saml or oidc")
 		}
 		if strings.TrimSpace(pr.Label) == "" {
 			p.add(path+".label", "required: the name people see on the chooser")
@@ -137,193 +235,126 @@ func (c *Config) validateProviders(p *Problems) []string {
 		if _, ok := claims.ParseACR(pr.MaxACR); !ok {
 			p.add(path+".max_acr", "must be eidas1, eidas2 or eidas3, not %q", pr.MaxACR)
 		}
-		validateMapping(p, path+".mapping", pr.Mapping, c.CourtsFile == "")
+		if pr.SubjectNamespace != "" && !providerIDRE.MatchString(pr.SubjectNamespace) {
+			p.add(path+".subject_namespace", "%q: use lowercase letters, digits, _ and -", pr.SubjectNamespace)
+		}
+		for j, d := range pr.EmailDomains {
+			dp := index(path+".email_domains", j)
+			if !domainRE.MatchString(d) {
+				p.add(dp, "%q is not a lowercase domain name", d)
+			} else if other, dup := domains[d]; dup {
+				p.add(dp, "%q is already routed to provider %q", d, other)
+			} else {
+				domains[d] = pr.ID
+			}
+		}
+		validateMapping(p, path+".mapping", pr.Mapping, courts)
 	}
-	return ids
 }
 
-func validateMapping(p *Problems, path string, m Mapping, checkCourts bool) {
+func validateMapping(p *Problems, path string, m Mapping, courts *claims.Courts) {
+	for _, r := range []struct {
+		name string
+		rule ValueRule
+	}{{"organization", m.Organization}, {"barreau", m.Barreau}} {
+		if r.rule.Attribute != "" && r.rule.Value != "" {
+			p.add(path+"."+r.name, "give either attribute or value, not both")
+		}
+	}
+
 	pr := m.Profession
-	if pr.Value != "" && pr.Attribute != "" {
-		p.add(path+".profession", "give either value or attribute, not both")
+	switch {
+	case pr.Value != "" && (pr.Attribute != "" || len(pr.Values) > 0):
+		p.add(path+".profession", "give either value, or attribute with values, not both")
+	case len(pr.Values) > 0 && pr.Attribute == "":
+		p.add(path+".profession.attribute", "required with values")
 	}
 	if pr.Value != "" {
 		if _, ok := claims.ParseProfession(pr.Value); !ok {
-			p.add(path+".profession.value", "%q is not a known profession", pr.Value)
+			p.add(path+".profession.value", "%q is not a known profession (%s)", pr.Value, professionList())
 		}
 	}
-	for k, v := range pr.Values {
-		if _, ok := claims.ParseProfession(v); !ok {
-			p.add(path+".profession.values."+k, "%q is not a known profession", v)
+	for _, k := range sortedKeys(pr.Values) {
+		if _, ok := claims.ParseProfession(pr.Values[k]); !ok {
+			p.add(join(path+".profession.values", k), "%q is not a known profession (%s)", pr.Values[k], professionList())
 		}
 	}
-	if checkCourts {
-		for k, v := range m.Courts.Values {
-			if !claims.DefaultCourts().Has(v) {
-				p.add(path+".courts.values."+k, "%q is not a court code of the reference list", v)
-			}
+
+	cr := m.Courts
+	if cr.Attribute == "" && (len(cr.Values) > 0 || cr.ByJudilibreID) {
+		p.add(path+".courts.attribute", "required with values or by_judilibre_id")
+	}
+	if cr.ByJudilibreID && len(cr.Values) > 0 {
+		p.add(path+".courts", "give either values or by_judilibre_id, not both")
+	}
+	for _, k := range sortedKeys(cr.Values) {
+		if !courts.Has(cr.Values[k]) {
+			p.add(join(path+".courts.values", k), "%q is not a court code of the court list", cr.Values[k])
 		}
 	}
+
 	for i, r := range m.Roles {
-		rp := fmt.Sprintf("%s.roles[%d]", path, i)
-		if r.Attribute == "" || r.Equals == "" {
-			p.add(rp, "attribute and equals are required")
+		rp := index(path+".roles", i)
+		if r.Attribute == "" {
+			p.add(rp+".attribute", "required")
 		}
-		if !roleName.MatchString(r.Role) {
-			p.add(rp+".role", "%q: use lowercase letters, digits and _", r.Role)
+		if r.Equals == "" {
+			p.add(rp+".equals", "required")
 		}
-		if r.Scope != "" && r.Scope != "court" && r.Scope != "national" {
+		if !claims.ValidRoleName(r.Role) {
+			p.add(rp+".role", "%q: use lowercase letters, digits and _, starting with a letter", r.Role)
+		}
+		switch r.Scope {
+		case "", "court":
+			if cr.Attribute == "" {
+				p.add(rp+".scope", "a court role needs mapping.courts (or scope: national)")
+			}
+		case "national":
+		default:
 			p.add(rp+".scope", "must be court or national, not %q", r.Scope)
 		}
 	}
-	for k, v := range m.UpstreamACR {
-		if _, ok := claims.ParseACR(v); !ok {
-			p.add(path+".upstream_acr."+k, "%q is not eidas1, eidas2 or eidas3", v)
+	for _, k := range sortedKeys(m.UpstreamACR) {
+		if _, ok := claims.ParseACR(m.UpstreamACR[k]); !ok {
+			p.add(join(path+".upstream_acr", k), "%q is not eidas1, eidas2 or eidas3", m.UpstreamACR[k])
 		}
 	}
 }
 
-func (c *Config) validateClients(p *Problems, providerIDs []string) {
-	var ids []string
-	scopes := append(claims.SupportedScopes(), c.APIScopes...)
-	pairwise := false
+func professionList() string {
+	var names []string
+	for _, p := range claims.Professions() {
+		names = append(names, string(p))
+	}
+	return strings.Join(names, ", ")
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func (c *Config) validateClients(p *Problems) {
 	for i, cl := range c.Clients {
-		path := fmt.Sprintf("clients[%d]", i)
-		for _, pr := range ValidateClient(cl, scopes, providerIDs) {
-			p.add(path+pr.Path, "%s", pr.Message)
-		}
-		if slices.Contains(ids, cl.ClientID) {
+		path := index("clients", i)
+		p.List = append(p.List, c.ValidateClient(cl, path)...)
+		if slices.ContainsFunc(c.Clients[:i], func(o ClientConfig) bool { return o.ClientID == cl.ClientID }) {
 			p.add(path+".client_id", "duplicate %q", cl.ClientID)
 		}
-		ids = append(ids, cl.ClientID)
-		if cl.SubjectType == "pairwise" {
-			pairwise = true
-		}
 	}
-	_ = pairwise // the salt defaults to one derived from the KEK when not given
 	checkSecret(p, "pairwise_salt", c.PairwiseSalt, false)
+	if c.Mode == ModeProduction && !c.PairwiseSalt.IsSet() && c.usesPairwise() {
+		p.add("pairwise_salt", "required: a client uses pairwise subjects (partners do by default)")
+	}
 }
 
-// ValidateClient checks one client declaration; the CLI reuses it. Paths in the
-// result are relative to the client (".redirect_uris[0]").
-func ValidateClient(cl ClientConfig, scopes, providerIDs []string) []Problem {
-	p := &Problems{}
-	if !clientID.MatchString(cl.ClientID) {
-		p.add(".client_id", "%q: 3 to 64 letters, digits, . _ -", cl.ClientID)
-	}
-	if strings.TrimSpace(cl.Name) == "" {
-		p.add(".name", "required: shown on the consent page")
-	}
-	if cl.Kind != "partner" && cl.Kind != "first_party" {
-		p.add(".kind", "must be partner or first_party, not %q", cl.Kind)
-	}
-	if !slices.Contains(knownAuthMethod, cl.TokenEndpointAuthMethod) {
-		p.add(".token_endpoint_auth_method", "must be one of %s", strings.Join(knownAuthMethod, ", "))
-	}
-	needsSecret := cl.TokenEndpointAuthMethod == "client_secret_basic" || cl.TokenEndpointAuthMethod == "client_secret_post"
-	hasSecret := cl.Secret.IsSet() || cl.SecretHash != ""
-	switch {
-	case needsSecret && !hasSecret:
-		p.add(".secret", "required for %s: {file: PATH}, {env: NAME} or secret_hash", cl.TokenEndpointAuthMethod)
-	case cl.Secret.IsSet() && cl.SecretHash != "":
-		p.add(".secret", "give either secret or secret_hash, not both")
-	case !needsSecret && hasSecret:
-		p.add(".secret", "not used with %s", cl.TokenEndpointAuthMethod)
-	}
-	checkSecret(p, ".secret", cl.Secret, false)
-	if cl.SecretHash != "" && !(strings.HasPrefix(cl.SecretHash, "$2a$") || strings.HasPrefix(cl.SecretHash, "$2b$")) {
-		p.add(".secret_hash", "must be a bcrypt hash ($2a$ or $2b$)")
-	}
-	if cl.TokenEndpointAuthMethod == "private_key_jwt" {
-		if cl.JWKSFile == "" {
-			p.add(".jwks_file", "required for private_key_jwt")
-		}
-		if cl.TokenEndpointAuthSigningAlg != "" && !slices.Contains(knownAlgs, cl.TokenEndpointAuthSigningAlg) {
-			p.add(".token_endpoint_auth_signing_alg", "must be one of %s", strings.Join(knownAlgs, ", "))
-		}
-	}
-	for j, g := range cl.GrantTypes {
-		if !slices.Contains(knownGrants, g) {
-			p.add(fmt.Sprintf(".grant_types[%d]", j), "%q is not supported (%s)", g, strings.Join(knownGrants, ", "))
-		}
-	}
-	if slices.Contains(cl.GrantTypes, "authorization_code") && len(cl.RedirectURIs) == 0 {
-		p.add(".redirect_uris", "required with the authorization_code grant")
-	}
-	for j, u := range cl.RedirectURIs {
-		if msg := checkClientURI(u); msg != "" {
-			p.add(fmt.Sprintf(".redirect_uris[%d]", j), "%s", msg)
-		}
-	}
-	for j, u := range cl.PostLogoutRedirectURIs {
-		if msg := checkClientURI(u); msg != "" {
-			p.add(fmt.Sprintf(".post_logout_redirect_uris[%d]", j), "%s", msg)
-		}
-	}
-	for _, f := range []struct{ path, v string }{{".backchannel_logout_uri", cl.BackchannelLogoutURI}, {".frontchannel_logout_uri", cl.FrontchannelLogoutURI}} {
-		if f.v != "" {
-			if msg := checkClientURI(f.v); msg != "" {
-				p.add(f.path, "%s", msg)
-			}
-		}
-	}
-	for j, s := range cl.Scopes {
-		if !slices.Contains(scopes, s) {
-			p.add(fmt.Sprintf(".scopes[%d]", j), "%q is not a supported scope nor one of api_scopes", s)
-		}
-	}
-	for j, a := range cl.Audience {
-		if u, err := url.Parse(a); err != nil || !u.IsAbs() {
-			p.add(fmt.Sprintf(".audience[%d]", j), "%q must be an absolute URL identifying an API", a)
-		}
-	}
-	for _, f := range []struct{ path, v string }{{".id_token_signed_response_alg", cl.IDTokenSignedResponseAlg}, {".userinfo_signed_response_alg", cl.UserinfoSignedResponseAlg}} {
-		if f.v != "" && !slices.Contains(knownAlgs, f.v) {
-			p.add(f.path, "must be one of %s (never none)", strings.Join(knownAlgs, ", "))
-		}
-	}
-	if cl.SubjectType != "public" && cl.SubjectType != "pairwise" {
-		p.add(".subject_type", "must be public or pairwise, not %q", cl.SubjectType)
-	}
-	for j, id := range cl.AllowedProviders {
-		if providerIDs != nil && !slices.Contains(providerIDs, id) {
-			p.add(fmt.Sprintf(".allowed_providers[%d]", j), "%q is not a configured provider", id)
-		}
-	}
-	for j, prof := range cl.AllowedProfessions {
-		if _, ok := claims.ParseProfession(prof); !ok {
-			p.add(fmt.Sprintf(".allowed_professions[%d]", j), "%q is not a known profession", prof)
-		}
-	}
-	return p.List
+// isLoopbackHost is the issuer's loopback rule: 127.0.0.1, [::1] or localhost.
+func isLoopbackHost(host string) bool {
+	return host == "localhost" || host == "127.0.0.1" || host == "::1"
 }
 
-// checkClientURI applies the redirect URI rules: absolute, no fragment, https, or
-// http on a loopback IP literal only (RFC 8252 §7.3, RFC 9700 §4.1.3); no wildcard.
-func checkClientURI(raw string) string {
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil || !u.IsAbs() || u.Host == "":
-		return "must be an absolute URL"
-	case u.Fragment != "" || strings.Contains(raw, "#"):
-		return "must not contain a fragment"
-	case strings.Contains(raw, "*"):
-		return "must not contain a wildcard: redirect URIs are matched exactly"
-	case u.Scheme == "https":
-		return ""
-	case u.Scheme == "http":
-		if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsLoopback() {
-			return ""
-		}
-		return "must be an absolute https URL (http only on loopback 127.0.0.1 or [::1])"
-	}
-	return "must be an absolute https URL (http only on loopback 127.0.0.1 or [::1])"
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
+func isPlainHTTP(issuer string) bool { return strings.HasPrefix(issuer, "http://") }
