@@ -235,7 +235,7 @@ func (c *Config) validateProviders(p *Problems, courts *claims.Courts) {
 		if _, ok := claims.ParseACR(pr.MaxACR); !ok {
 			p.add(path+".max_acr", "must be eidas1, eidas2 or eidas3, not %q", pr.MaxACR)
 		}
-		if pr.SubjectNamespace != "" && !providerIDRE.MatchString(pr.SubjectNamespace) {
+		if pr.SubjectNamespace != pr.ID && pr.SubjectNamespace != "" && !providerIDRE.MatchString(pr.SubjectNamespace) {
 			p.add(path+".subject_namespace", "%q: use lowercase letters, digits, _ and -", pr.SubjectNamespace)
 		}
 		for j, d := range pr.EmailDomains {
