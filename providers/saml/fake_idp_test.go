@@ -119,7 +119,7 @@ func (e *env) begin(t testing.TB, state string) (providers.Step, string) {
 
 // respSpec describes one Response; validSpec fills a correct one.
 type respSpec struct {
-	ResponseID, AssertionID     string
+	ResponseID, AssertionID      string
 	InResponseTo, SCInResponseTo string
 	Destination, Recipient       string
 	ResponseIssuer, Issuer       string
@@ -155,9 +155,9 @@ func (e *env) validSpec(requestID string) *respSpec {
 		InResponseTo: requestID, SCInResponseTo: requestID,
 		Destination: e.acs, Recipient: e.acs,
 		ResponseIssuer: e.idp.entityID, Issuer: e.idp.entityID,
-		Audiences:      [][]string{{spEntityID}},
-		Status:         "urn:oasis:names:tc:SAML:2.0:status:Success",
-		IssueInstant:   now, AssertionIssue: now,
+		Audiences:    [][]string{{spEntityID}},
+		Status:       "urn:oasis:names:tc:SAML:2.0:status:Success",
+		IssueInstant: now, AssertionIssue: now,
 		NotBefore: now.Add(-30 * time.Second), NotOnOrAfter: now.Add(5 * time.Minute),
 		SCNotOnOrAfter: now.Add(5 * time.Minute),
 		SCMethod:       methodBearer,

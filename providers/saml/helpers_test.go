@@ -118,15 +118,15 @@ func writeKeyPair(t testing.TB, dir string, key *rsa.PrivateKey, cert *x509.Cert
 
 // sspSetup is a provider wired to a running SimpleSAMLphp.
 type sspSetup struct {
-	idp      *peer.SAMLIdP
-	p        *Provider
-	replay   *memReplay
-	acs      string
-	mdFile   string
-	now      *clock
-	spKey    *rsa.PrivateKey
-	spCert   *x509.Certificate
-	cfg      Config
+	idp    *peer.SAMLIdP
+	p      *Provider
+	replay *memReplay
+	acs    string
+	mdFile string
+	now    *clock
+	spKey  *rsa.PrivateKey
+	spCert *x509.Certificate
+	cfg    Config
 }
 
 // clock is a settable clock, real time plus an offset.
@@ -268,3 +268,9 @@ func sortedKeys(m map[string][]string) []string {
 }
 
 func encodeB64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// httpClientNoRedirect stops at the first answer.
+var httpClientNoRedirect = http.Client{
+	Timeout:       20 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
