@@ -107,7 +107,8 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Broker, error) {
 	}()
 
 	km := keys.NewManager(store, kek, keys.Options{Algorithms: cfg.Keys.Algorithms,
-		MaxTokenLifetime: time.Duration(cfg.Keys.MaxTokenLifetime), Now: now, Logger: logger})
+		MaxTokenLifetime: time.Duration(cfg.Keys.MaxTokenLifetime), CookieKeyLifetime: time.Duration(cfg.Sessions.AbsoluteTimeout),
+		Now: now, Logger: logger})
 	if err := km.Ensure(ctx); err != nil {
 		return nil, fmt.Errorf("broker: signing keys: %w", err)
 	}
