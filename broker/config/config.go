@@ -186,6 +186,17 @@ func Load(path string) (*Config, error) {
 // validates. Every decoding and validation problem found comes back in one
 // *Problems; a YAML syntax error stops at the first.
 func Parse(data []byte) (*Config, error) {
+	c, problems := Check(data)
+	if len(problems) > 0 {
+		return nil, &Problems{List: problems}
+	}
+	return c, nil
+}
+
+// Check is Parse for checkers: it returns the configuration as decoded (defaults
+// applied) even when it has problems, so check-config can go on reading secrets
+// and provider settings. The configuration is nil only after a YAML syntax error.
+func Check(data []byte) (*Config, []Problem) {
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -195,27 +206,23 @@ func Parse(data []byte) (*Config, error) {
 	case err == nil, errors.Is(err, io.EOF):
 	case errors.As(err, &te):
 	default:
-		return nil, &Problems{List: []Problem{{Message: err.Error()}}}
+		return nil, []Problem{{Message: err.Error()}}
 	}
 	var doc yaml.Node
 	_ = yaml.Unmarshal(data, &doc) // already parsed once: only its positions are used
-	decodeProblems := resolveTypeErrors(&doc, "", te)
-	var extra struct{}
+	problems := resolveTypeErrors(&doc, "", te)
+	var extra yaml.Node
 	if err == nil && dec.Decode(&extra) != io.EOF {
-		decodeProblems = append(decodeProblems, Problem{Message: "only one YAML document is allowed"})
+		problems = append(problems, Problem{Message: "only one YAML document is allowed"})
 	}
 	c.applyDefaults()
-	p := &Problems{List: decodeProblems}
 	if verr := c.Validate(); verr != nil {
 		var vp *Problems
 		if errors.As(verr, &vp) {
-			p.List = append(p.List, dropShadowed(vp.List, decodeProblems)...)
+			problems = append(problems, dropShadowed(vp.List, problems)...)
 		}
 	}
-	if len(p.List) > 0 {
-		return nil, p
-	}
-	return &c, nil
+	return &c, problems
 }
 
 func (c *Config) applyDefaults() {
