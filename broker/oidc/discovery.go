@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/justiceconnect/justiceconnect/broker/grants/tokenexchange"
 	"github.com/justiceconnect/justiceconnect/claims"
 )
 
@@ -12,7 +13,7 @@ import (
 func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 	iss := s.cfg.Issuer
 	scopes := append(claims.SupportedScopes(), s.cfg.ExtraScopes...)
-	grants := append([]string{"authorization_code", "refresh_token", "client_credentials"}, s.cfg.ExtraGrantTypes...)
+	grants := []string{"authorization_code", "refresh_token", "client_credentials", tokenexchange.GrantType}
 	algs := []string{"ES256", "RS256"}
 	doc := map[string]any{
 		"issuer":                                           iss,

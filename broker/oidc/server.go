@@ -12,6 +12,7 @@ import (
 
 	"github.com/justiceconnect/justiceconnect/broker/audit"
 	"github.com/justiceconnect/justiceconnect/broker/flow"
+	"github.com/justiceconnect/justiceconnect/broker/grants/tokenexchange"
 	"github.com/justiceconnect/justiceconnect/broker/keys"
 	"github.com/justiceconnect/justiceconnect/broker/session"
 	"github.com/justiceconnect/justiceconnect/broker/storage"
@@ -44,11 +45,9 @@ type Config struct {
 	MaxACR func(ctx context.Context, c *storage.Client) claims.ACR
 	// ExtraScopes are API scopes declared in configuration, advertised in discovery.
 	ExtraScopes []string
-	// TokenHandlers are extra grant handlers (RFC 8693 token exchange) composed after
-	// the standard ones.
-	TokenHandlers []fosite.TokenEndpointHandler
-	// ExtraGrantTypes are advertised in discovery with TokenHandlers.
-	ExtraGrantTypes []string
+	// Delegations answers whether an actor may act for a subject in RFC 8693 token
+	// exchange; nil refuses every actor token.
+	Delegations tokenexchange.Delegations
 
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -92,8 +91,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	signer := &tokenSigner{keys: cfg.Keys, issuer: cfg.Issuer, now: cfg.Now}
 	hmac := compose.NewOAuth2HMACStrategy(fc)
+	core := &accessTokenStrategy{CoreStrategy: hmac, signer: signer, issuer: cfg.Issuer}
 	strategy := &compose.CommonStrategy{
-		CoreStrategy:               &accessTokenStrategy{CoreStrategy: hmac, signer: signer, issuer: cfg.Issuer},
+		CoreStrategy:               core,
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: fc},
 		Signer:                     signer,
 	}
@@ -108,9 +108,14 @@ func New(cfg Config) (*Server, error) {
 		// PKCE must come after the authorize code handler (fosite handler/pkce).
 		compose.OAuth2PKCEFactory,
 	)
-	for _, h := range cfg.TokenHandlers {
-		fc.TokenEndpointHandlers.Append(h)
-	}
+	fc.TokenEndpointHandlers.Append(&tokenexchange.Handler{
+		Strategy: core, Storage: cfg.Store, Delegations: cfg.Delegations,
+		MaxLifetime: cfg.AccessTokenLifetime, Now: cfg.Now,
+		Audit: func(ctx context.Context, clientID, subject, actor, audience, delegation string) {
+			cfg.Audit.Record(ctx, storage.AuditEvent{Type: audit.Exchange, Outcome: audit.OutcomeOK, ClientID: clientID, Subject: subject,
+				Details: map[string]string{"actor": actor, "audience": audience, "delegation": delegation}})
+		},
+	})
 	return &Server{cfg: cfg, provider: provider, signer: signer, fosite: fc}, nil
 }
 
