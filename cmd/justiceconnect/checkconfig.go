@@ -14,7 +14,7 @@ import (
 // file that knows the provider implementations sets it. Paths in its problems are
 // relative to the provider ("type", "settings.url"). Nil means no provider type
 // is known to this build: settings are then not checked.
-var checkProviderSettings func(p config.ProviderConfig) []config.Problem
+var checkProviderSettings func(cfg *config.Config, p config.ProviderConfig) []config.Problem
 
 // runCheckConfig is "justiceconnect check-config --config FILE": it prints every
 // problem of the file at once (schema, values, unreadable secrets and files,
@@ -64,7 +64,7 @@ func checkConfig(data []byte) (*config.Config, []config.Problem) {
 	if checkProviderSettings != nil {
 		for i, p := range cfg.Providers {
 			base := fmt.Sprintf("providers[%d]", i)
-			for _, pr := range checkProviderSettings(p) {
+			for _, pr := range checkProviderSettings(cfg, p) {
 				path := base
 				if pr.Path != "" {
 					path += "." + pr.Path

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/justiceconnect/justiceconnect/broker"
@@ -17,24 +18,25 @@ import (
 
 // providerType builds one kind of upstream.
 type providerType struct {
-	// check decodes and validates the settings, returning every problem.
-	check func(cfg *config.Config, p config.ProviderConfig) []string
+	// check decodes and validates the settings, returning every problem with a path
+	// relative to the provider ("settings.users[0].username").
+	check func(cfg *config.Config, p config.ProviderConfig) []config.Problem
 	build func(cfg *config.Config, p config.ProviderConfig, logger *slog.Logger) (providers.Provider, error)
 }
 
 var providerTypes = map[string]providerType{
 	"static": {
-		check: func(cfg *config.Config, p config.ProviderConfig) []string {
+		check: func(cfg *config.Config, p config.ProviderConfig) []config.Problem {
 			var sc static.Config
 			if err := config.DecodeSettings(p.Settings, &sc); err != nil {
-				return []string{err.Error()}
+				return []config.Problem{{Path: "settings", Message: err.Error()}}
 			}
-			problems := prefix("settings.", sc.Validate())
+			problems := settingsProblems(sc.Validate())
 			if cfg.Mode != "development" {
-				problems = append(problems, "type: static development users are refused outside mode: development")
+				problems = append(problems, config.Problem{Path: "type", Message: "static development users are refused outside mode: development"})
 			}
 			if p.MaxACR != "" && p.MaxACR != "eidas1" {
-				problems = append(problems, "max_acr: static development users never reach above eidas1")
+				problems = append(problems, config.Problem{Path: "max_acr", Message: "static development users never reach above eidas1"})
 			}
 			return problems
 		},
@@ -48,10 +50,16 @@ var providerTypes = map[string]providerType{
 	},
 }
 
-func prefix(p string, problems []string) []string {
-	out := make([]string, len(problems))
-	for i, s := range problems {
-		out[i] = p + s
+// settingsProblems turns a provider's "path: message" lines into problems under
+// settings.
+func settingsProblems(lines []string) []config.Problem {
+	out := make([]config.Problem, 0, len(lines))
+	for _, l := range lines {
+		path, msg, ok := strings.Cut(l, ": ")
+		if !ok {
+			path, msg = "", l
+		}
+		out = append(out, config.Problem{Path: strings.TrimSuffix("settings."+path, "."), Message: msg})
 	}
 	return out
 }
@@ -66,8 +74,8 @@ func providerProblems(cfg *config.Config) []config.Problem {
 			out = append(out, config.Problem{Path: path + ".type", Message: fmt.Sprintf("unknown provider type %q", p.Type)})
 			continue
 		}
-		for _, msg := range t.check(cfg, p) {
-			out = append(out, config.Problem{Path: path, Message: msg})
+		for _, pr := range t.check(cfg, p) {
+			out = append(out, config.Problem{Path: path + "." + pr.Path, Message: pr.Message})
 		}
 	}
 	return out
