@@ -63,7 +63,7 @@ func runClients(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	sub := args[0]
 	fs := flag.NewFlagSet("clients "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cmd := clientsCmd{stdout: stdout, stderr: stderr}
+	cmd := &clientsCmd{stdout: stdout, stderr: stderr}
 	path := fs.String("config", "", "configuration file (YAML)")
 	fs.BoolVar(&cmd.json, "json", false, "JSON output, for scripts")
 	var run func(ctx context.Context, store storage.Store, cfg *config.Config) int
@@ -136,12 +136,12 @@ type clientsCmd struct {
 type addFlags struct{ cc config.ClientConfig }
 
 // fail prints a message for people and returns the exit code 1.
-func (c clientsCmd) fail(format string, args ...any) int {
+func (c *clientsCmd) fail(format string, args ...any) int {
 	fmt.Fprintf(c.stderr, "justiceconnect clients: "+format+"\n", args...)
 	return 1
 }
 
-func (c clientsCmd) add(a *addFlags) func(ctx context.Context, store storage.Store, cfg *config.Config) int {
+func (c *clientsCmd) add(a *addFlags) func(ctx context.Context, store storage.Store, cfg *config.Config) int {
 	return func(ctx context.Context, store storage.Store, cfg *config.Config) int {
 		cc := a.cc
 		config.ApplyClientDefaults(&cc)
@@ -204,7 +204,7 @@ func newClientSecret() (string, []byte, error) {
 }
 
 // printSecret shows a new secret once: it is not kept anywhere in clear.
-func (c clientsCmd) printSecret(id, secret, what string) int {
+func (c *clientsCmd) printSecret(id, secret, what string) int {
 	if c.json {
 		out := map[string]string{"client_id": id}
 		if secret != "" {
@@ -219,7 +219,7 @@ func (c clientsCmd) printSecret(id, secret, what string) int {
 	return 0
 }
 
-func (c clientsCmd) printJSON(v any) int {
+func (c *clientsCmd) printJSON(v any) int {
 	enc := json.NewEncoder(c.stdout)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {
@@ -243,7 +243,7 @@ type clientView struct {
 	UpdatedAt    time.Time `json:"updated_at"`
 }
 
-func (c clientsCmd) list(ctx context.Context, store storage.Store, cfg *config.Config) int {
+func (c *clientsCmd) list(ctx context.Context, store storage.Store, cfg *config.Config) int {
 	clients, err := store.ListClients(ctx)
 	if err != nil {
 		return c.fail("list: %v", err)
@@ -292,7 +292,7 @@ func orDash(s string) string {
 
 // cliClient finds a client that the CLI may change: one it added, not one the
 // configuration file declares (the next start would restore it).
-func (c clientsCmd) cliClient(ctx context.Context, store storage.Store, id, action string) (*storage.Client, int) {
+func (c *clientsCmd) cliClient(ctx context.Context, store storage.Store, id, action string) (*storage.Client, int) {
 	if id == "" {
 		return nil, c.fail("%s: --id is required", action)
 	}
@@ -313,7 +313,7 @@ func (c clientsCmd) cliClient(ctx context.Context, store storage.Store, id, acti
 	return cl, 0
 }
 
-func (c clientsCmd) rotate(ctx context.Context, store storage.Store, id string, keepOld bool) int {
+func (c *clientsCmd) rotate(ctx context.Context, store storage.Store, id string, keepOld bool) int {
 	cl, code := c.cliClient(ctx, store, id, "rotate-secret")
 	if cl == nil {
 		return code
@@ -343,7 +343,7 @@ func (c clientsCmd) rotate(ctx context.Context, store storage.Store, id string, 
 	return c.printSecret(id, secret, what)
 }
 
-func (c clientsCmd) delete(ctx context.Context, store storage.Store, id string) int {
+func (c *clientsCmd) delete(ctx context.Context, store storage.Store, id string) int {
 	cl, code := c.cliClient(ctx, store, id, "delete")
 	if cl == nil {
 		return code
