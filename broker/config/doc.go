@@ -15,5 +15,6 @@
 // Config.ValidateClient so a client added by hand obeys the file's rules.
 //
 // In the login flow the package plays no part at request time: it is read once at
-// start (serve, demo) or by check-config.
+// start (serve, demo) or by check-config, which uses Check to get the decoded
+// configuration along with its problems and go on reading secrets (CheckFiles).
 package config
