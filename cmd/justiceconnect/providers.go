@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -29,7 +30,7 @@ var providerTypes = map[string]providerType{
 		check: func(cfg *config.Config, p config.ProviderConfig) []config.Problem {
 			var sc static.Config
 			if err := config.DecodeSettings(p.Settings, &sc); err != nil {
-				return []config.Problem{{Path: "settings", Message: err.Error()}}
+				return decodeProblems(err)
 			}
 			problems := settingsProblems(sc.Validate())
 			if cfg.Mode != "development" {
@@ -48,6 +49,16 @@ var providerTypes = map[string]providerType{
 			return static.New(sc, time.Now)
 		},
 	},
+}
+
+// decodeProblems returns DecodeSettings' problems (their paths already start with
+// settings), or the error as one problem.
+func decodeProblems(err error) []config.Problem {
+	var ps *config.Problems
+	if errors.As(err, &ps) {
+		return ps.List
+	}
+	return []config.Problem{{Path: "settings", Message: err.Error()}}
 }
 
 // settingsProblems turns a provider's "path: message" lines into problems under
