@@ -41,7 +41,8 @@ type Deps struct {
 	Upstreams []Upstream
 	Logger    *slog.Logger
 	Now       func() time.Time
-	// Store, when set, is used instead of opening the configured one (tests).
+	// Store, when set, is used instead of opening the configured one. The broker
+	// owns it from then on: it is closed by Close, or by New when New fails.
 	Store storage.Store
 }
 
@@ -101,7 +102,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Broker, error) {
 	b := &Broker{Store: store, logger: logger}
 	ok := false
 	defer func() {
-		if !ok && deps.Store == nil {
+		if !ok {
 			store.Close()
 		}
 	}()
@@ -189,6 +190,21 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Broker, error) {
 	srv.Register(mux)
 	loginHandler.Register(mux)
 	mux.Handle("GET /static/", pages.StaticHandler())
+	for _, u := range deps.Upstreams {
+		// SAML service provider metadata, at a stable URL per provider.
+		if md, ok := u.Impl.(interface{ Metadata() ([]byte, error) }); ok {
+			mux.HandleFunc("GET /saml/"+u.Config.ID+"/metadata", func(w http.ResponseWriter, r *http.Request) {
+				b, err := md.Metadata()
+				if err != nil {
+					logger.Error("saml metadata", "provider", u.Config.ID, "err", err)
+					http.Error(w, "metadata unavailable", http.StatusServiceUnavailable)
+					return
+				}
+				w.Header().Set("Content-Type", "application/samlmetadata+xml")
+				_, _ = w.Write(b)
+			})
+		}
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", b.readyz)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {

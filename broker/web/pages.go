@@ -42,8 +42,8 @@ func New(opts Options) (*Pages, error) {
 		return nil, err
 	}
 	funcs := template.FuncMap{
-		"t":      func(lang, key string) string { return T(lang, key) },
-		"static": p.StaticURL,
+		"t":       func(lang, key string) string { return T(lang, key) },
+		"static":  p.StaticURL,
 		"product": func() string { return opts.ProductName },
 	}
 	for _, n := range names {

@@ -62,7 +62,9 @@ type HeaderOptions struct {
 }
 
 // SecurityHeaders sets the headers every response carries.
-func SecurityHeaders(next http.Handler) http.Handler { return SecurityHeadersWith(HeaderOptions{}, next) }
+func SecurityHeaders(next http.Handler) http.Handler {
+	return SecurityHeadersWith(HeaderOptions{}, next)
+}
 
 // SecurityHeadersWith sets the headers every response carries: a strict CSP with
 // frame-ancestors 'none' and X-Frame-Options against clickjacking (RFC 9700 §4.16),

@@ -9,7 +9,9 @@ import (
 
 	"github.com/justiceconnect/justiceconnect/broker"
 	"github.com/justiceconnect/justiceconnect/broker/config"
+	"github.com/justiceconnect/justiceconnect/broker/storage"
 	"github.com/justiceconnect/justiceconnect/providers"
+	"github.com/justiceconnect/justiceconnect/providers/saml"
 	"github.com/justiceconnect/justiceconnect/providers/static"
 )
 
@@ -22,10 +24,35 @@ type providerType struct {
 	// check decodes and validates the settings, returning every problem with a path
 	// relative to the provider ("settings.users[0].username").
 	check func(cfg *config.Config, p config.ProviderConfig) []config.Problem
-	build func(cfg *config.Config, p config.ProviderConfig, logger *slog.Logger) (providers.Provider, error)
+	build func(cfg *config.Config, p config.ProviderConfig, deps buildDeps) (providers.Provider, error)
+}
+
+// buildDeps are what provider implementations may need from the broker's wiring.
+type buildDeps struct {
+	Store  storage.Store
+	Logger *slog.Logger
 }
 
 var providerTypes = map[string]providerType{
+	"saml": {
+		check: func(cfg *config.Config, p config.ProviderConfig) []config.Problem {
+			var sc saml.Config
+			if err := config.DecodeSettings(p.Settings, &sc); err != nil {
+				return decodeProblems(err)
+			}
+			return settingsProblems(sc.Validate())
+		},
+		build: func(cfg *config.Config, p config.ProviderConfig, deps buildDeps) (providers.Provider, error) {
+			var sc saml.Config
+			if err := config.DecodeSettings(p.Settings, &sc); err != nil {
+				return nil, err
+			}
+			if sc.ACSURL == "" {
+				sc.ACSURL = cfg.Issuer + "/login/callback/" + p.ID
+			}
+			return saml.New(sc, saml.Options{Logger: deps.Logger, ReplayCache: deps.Store})
+		},
+	},
 	"static": {
 		check: func(cfg *config.Config, p config.ProviderConfig) []config.Problem {
 			var sc static.Config
@@ -41,7 +68,7 @@ var providerTypes = map[string]providerType{
 			}
 			return problems
 		},
-		build: func(cfg *config.Config, p config.ProviderConfig, logger *slog.Logger) (providers.Provider, error) {
+		build: func(cfg *config.Config, p config.ProviderConfig, deps buildDeps) (providers.Provider, error) {
 			var sc static.Config
 			if err := config.DecodeSettings(p.Settings, &sc); err != nil {
 				return nil, err
@@ -93,13 +120,13 @@ func providerProblems(cfg *config.Config) []config.Problem {
 }
 
 // buildUpstreams builds every configured provider, after providerProblems found none.
-func buildUpstreams(cfg *config.Config, logger *slog.Logger) ([]broker.Upstream, error) {
+func buildUpstreams(cfg *config.Config, deps buildDeps) ([]broker.Upstream, error) {
 	if problems := providerProblems(cfg); len(problems) > 0 {
 		return nil, &config.Problems{List: problems}
 	}
 	var out []broker.Upstream
 	for _, p := range cfg.Providers {
-		impl, err := providerTypes[p.Type].build(cfg, p, logger.With("provider", p.ID))
+		impl, err := providerTypes[p.Type].build(cfg, p, buildDeps{Store: deps.Store, Logger: deps.Logger.With("provider", p.ID)})
 		if err != nil {
 			return nil, fmt.Errorf("provider %s: %w", p.ID, err)
 		}

@@ -53,12 +53,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return 0
 }
 
+// start opens the store, builds the upstream providers (some keep state in the
+// store) and the broker, which then owns the store.
 func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*broker.Broker, error) {
-	upstreams, err := buildUpstreams(cfg, logger)
+	store, err := broker.OpenStore(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
 	}
-	return broker.New(ctx, cfg, broker.Deps{Upstreams: upstreams, Logger: logger})
+	upstreams, err := buildUpstreams(cfg, buildDeps{Store: store, Logger: logger})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return broker.New(ctx, cfg, broker.Deps{Upstreams: upstreams, Logger: logger, Store: store})
 }
 
 // serveUntilDone serves until ctx ends, then drains in-flight requests.
