@@ -25,7 +25,12 @@ import { createServer } from 'node:http';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
 
-const config = JSON.parse(process.env.BAILIFFS_IDP_CONFIG ?? process.argv[2] ?? '');
+const raw = process.env.BAILIFFS_IDP_CONFIG ?? process.argv[2];
+if (!raw) {
+  console.error("usage: BAILIFFS_IDP_CONFIG='{...}' node bailiffs-idp.mjs");
+  process.exit(2);
+}
+const config = JSON.parse(raw);
 const users = config.users ?? [];
 
 // signingKey makes a fresh private JWK; tests never keep keys.
