@@ -1,0 +1,55 @@
+package sqlstore
+
+import (
+	"context"
+)
+
+// Querier runs statements on a connection pool or inside a transaction.
+type Querier interface {
+	// Exec runs a statement and returns the number of rows it affected.
+	Exec(ctx context.Context, query string, args ...any) (int64, error)
+	Query(ctx context.Context, query string, args ...any) (Rows, error)
+	QueryRow(ctx context.Context, query string, args ...any) Row
+}
+
+// Rows is a result set; Close must be called before the next statement on the same
+// transaction (pgx allows one open result per connection).
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+// Row is a single-row result; Scan returns the backend's no-rows error when empty.
+type Row interface {
+	Scan(dest ...any) error
+}
+
+// Tx is a write transaction.
+type Tx interface {
+	Querier
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
+}
+
+// Backend is what a database package provides to the shared store.
+type Backend interface {
+	// Reader runs reads outside a transaction.
+	Reader() Querier
+	// Writer runs single-statement writes outside a transaction.
+	Writer() Querier
+	// Begin starts a write transaction. SQLite takes the write lock at BEGIN
+	// (BEGIN IMMEDIATE) so that a transaction that reads then writes never fails
+	// with SQLITE_BUSY halfway; PostgreSQL uses READ COMMITTED and row locks.
+	Begin(ctx context.Context) (Tx, error)
+	// LockAuditChain serialises audit appends inside tx until it ends.
+	LockAuditChain(ctx context.Context, tx Querier) error
+	// IsNoRows reports the backend's "no rows" error.
+	IsNoRows(err error) bool
+	// IsUnavailable reports errors that mean the database cannot be reached or is
+	// overloaded (connection refused or lost, SQLITE_BUSY past busy_timeout).
+	IsUnavailable(err error) bool
+	Ping(ctx context.Context) error
+	Close() error
+}
