@@ -18,11 +18,14 @@ const (
 	Consent     = "consent"
 	ClientAdmin = "admin.client"
 	KeyAdmin    = "admin.key"
-	Exchange    = "token.exchanged"
-	Authorize   = "authorize"
-	OutcomeOK   = "success"
-	OutcomeFail = "failure"
-	OutcomeDeny = "denied"
+	// SessionRevoked is an administrator ending a subject's SSO session and revoking
+	// its tokens (`justiceconnect sessions revoke`).
+	SessionRevoked = "admin.session_revoked"
+	Exchange       = "token.exchanged"
+	Authorize      = "authorize"
+	OutcomeOK      = "success"
+	OutcomeFail    = "failure"
+	OutcomeDeny    = "denied"
 )
 
 // Log writes events to the store.
@@ -33,15 +36,24 @@ type Log struct {
 }
 
 // Record appends e, stamping its time. A failure to write is logged at error level:
-// the request that caused the event has already happened and is not undone.
+// the request that caused the event has already happened and is not undone. A nil
+// Now means time.Now and a nil Logger slog.Default().
 func (l *Log) Record(ctx context.Context, e storage.AuditEvent) {
 	if l == nil || l.Store == nil {
 		return
 	}
 	if e.Time.IsZero() {
-		e.Time = l.Now().UTC()
+		now := l.Now
+		if now == nil {
+			now = time.Now
+		}
+		e.Time = now().UTC()
 	}
 	if err := l.Store.AppendAudit(context.WithoutCancel(ctx), &e); err != nil {
-		l.Logger.Error("audit: event not recorded", "type", e.Type, "err", err)
+		logger := l.Logger
+		if logger == nil {
+			logger = slog.Default()
+		}
+		logger.Error("audit: event not recorded", "type", e.Type, "err", err)
 	}
 }
