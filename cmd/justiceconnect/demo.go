@@ -216,11 +216,16 @@ JusticeConnect demo is running (development mode, SQLite in %s).
     %s
 Press Ctrl-C to stop.
 `, demoClientID, secret, authz)
-	line := map[string]any{
-		"issuer":  issuer,
-		"clients": []map[string]any{{"client_id": demoClientID, "client_secret": secret, "redirect_uris": []string{"http://127.0.0.1/callback"}}},
-		"users":   demoUsers,
+	type demoClient struct {
+		ClientID     string   `json:"client_id"`
+		ClientSecret string   `json:"client_secret"`
+		RedirectURIs []string `json:"redirect_uris"`
 	}
+	line := struct {
+		Issuer  string       `json:"issuer"`
+		Clients []demoClient `json:"clients"`
+		Users   []demoUser   `json:"users"`
+	}{issuer, []demoClient{{demoClientID, secret, []string{"http://127.0.0.1/callback"}}}, demoUsers}
 	b, _ := json.Marshal(line)
 	fmt.Fprintln(stdout, string(b))
 }

@@ -1,7 +1,6 @@
 package rp
 
 import (
-	"bufio"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -39,33 +38,27 @@ func startDemo(t *testing.T) demoInfo {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, "demo", "--addr", "127.0.0.1:0", "--data", t.TempDir())
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := peer.Start(t, "justiceconnect demo", cmd)
-	_ = p
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		if sc.Scan() {
-			lines <- sc.Text()
+	// The demo prints its JSON line on stdout once it serves; peer.Start captures
+	// stdout and stderr together, so look for the line that starts the object.
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, line := range strings.Split(p.Output(), "\n") {
+			if !strings.HasPrefix(line, `{"issuer"`) {
+				continue
+			}
+			var info demoInfo
+			if err := json.Unmarshal([]byte(line), &info); err != nil {
+				t.Fatalf("demo JSON line %q: %v", line, err)
+			}
+			return info
 		}
-		close(lines)
-	}()
-	select {
-	case line, ok := <-lines:
-		if !ok {
-			t.Fatalf("demo printed nothing on stdout:\n%s", p.Output())
+		if p.Exited() {
+			t.Fatalf("demo exited:\n%s", p.Output())
 		}
-		var info demoInfo
-		if err := json.Unmarshal([]byte(line), &info); err != nil {
-			t.Fatalf("demo JSON line %q: %v", line, err)
-		}
-		return info
-	case <-time.After(60 * time.Second):
-		t.Fatalf("demo did not start:\n%s", p.Output())
+		time.Sleep(50 * time.Millisecond)
 	}
+	t.Fatalf("demo did not start within 60 s:\n%s", p.Output())
 	return demoInfo{}
 }
 
