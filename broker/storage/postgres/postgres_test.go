@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 
 	"github.com/justiceconnect/justiceconnect/broker/storage"
@@ -26,4 +27,16 @@ func opener(pg *peer.Postgres) storagetest.Opener {
 func TestConformance(t *testing.T) {
 	pg := peer.StartPostgres(t)
 	storagetest.Run(t, opener(pg))
+}
+
+func BenchmarkCreateGetAccessToken(b *testing.B) {
+	pg := peer.StartPostgres(b)
+	b.Run("pgxpool", func(b *testing.B) {
+		s, err := postgres.Open(context.Background(), pg.NewDatabase(b), storage.Options{Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			b.Fatalf("postgres.Open: %v", err)
+		}
+		defer s.Close()
+		storagetest.BenchmarkCreateGetAccessToken(b, s)
+	})
 }

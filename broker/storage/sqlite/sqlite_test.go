@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"log/slog"
 	"path/filepath"
 	"testing"
 
@@ -21,3 +22,12 @@ func open(t *testing.T, opts storage.Options) storage.Store {
 }
 
 func TestConformance(t *testing.T) { storagetest.Run(t, open) }
+
+func BenchmarkCreateGetAccessToken(b *testing.B) {
+	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), storage.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatalf("sqlite.Open: %v", err)
+	}
+	defer s.Close()
+	storagetest.BenchmarkCreateGetAccessToken(b, s)
+}
