@@ -89,6 +89,7 @@ func New(cfg Config) (*Server, error) {
 		AllowedPromptValues:        []string{"login", "none", "consent", "select_account"},
 		RedirectSecureChecker:      fosite.IsRedirectURISecureStrict,
 	}
+	fc.ClientSecretsHasher = newCachingHasher(&fosite.BCrypt{Config: fc}, 10000)
 	signer := &tokenSigner{keys: cfg.Keys, issuer: cfg.Issuer, now: cfg.Now}
 	hmac := compose.NewOAuth2HMACStrategy(fc)
 	core := &accessTokenStrategy{CoreStrategy: hmac, signer: signer, issuer: cfg.Issuer}

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,7 +61,9 @@ type Env struct {
 	Issuer string
 	Dir    string
 	// Now is the broker's clock; tests may move it with Advance.
-	clock *Clock
+	clock  *Clock
+	once   sync.Once
+	client *http.Client
 }
 
 // Clock is a settable clock shared by the broker.
@@ -209,8 +212,16 @@ func (e *Env) Browser() *http.Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-// HTTPClient returns a plain client (server to server) trusting the test server.
-func (e *Env) HTTPClient() *http.Client { return e.Server.Client() }
+// HTTPClient returns a plain client (server to server) trusting the test server,
+// keeping enough idle connections for concurrent benchmarks.
+func (e *Env) HTTPClient() *http.Client {
+	e.once.Do(func() {
+		tr := e.Server.Client().Transport.(*http.Transport).Clone()
+		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 256
+		e.client = &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	})
+	return e.client
+}
 
 // PKCE is a verifier and its S256 challenge.
 type PKCE struct{ Verifier, Challenge string }
