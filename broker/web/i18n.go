@@ -1,107 +1,269 @@
 package web
 
-// messages are the page texts by language and key; French is the reference.
+import (
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Languages the pages exist in. French is the reference: every key has a French
+// text, and a key missing in English falls back to French.
+const (
+	French  = "fr"
+	English = "en"
+)
+
+// Message keys handlers pass to T or put in LoginPage.Error / ErrorPage.Message.
+// The page texts themselves (titles, labels) use other keys of the same table.
+const (
+	KeyBadCredentials  = "login.bad_credentials"
+	KeyThrottled       = "login.throttled"
+	KeyLoginUnavail    = "login.unavailable"
+	KeyEmpty           = "login.empty"
+	KeyDisabled        = "login.disabled"
+	KeyGeneric         = "error.generic"
+	KeyFlowExpired     = "error.flow_expired"
+	KeyBadRequest      = "error.bad_request"
+	KeyAccessDenied    = "error.access_denied"
+	KeyUnavailable     = "error.unavailable"
+	KeyNotFound        = "error.not_found"
+	KeyInvalidRedirect = "error.invalid_redirect"
+	KeyCSRF            = "error.csrf"
+	KeyPopulation      = "error.population"
+	KeyLogoutDone      = "logout.done"
+)
+
+// productPlaceholder in a message is replaced by Options.ProductName.
+const productPlaceholder = "{product}"
+
+// messages are the page texts by language and key. Texts are plain: html/template
+// escapes them where they are used. They never carry technical detail (SECURITY.md:
+// the browser sees a plain message and a correlation ID, the cause goes to the log).
 var messages = map[string]map[string]string{
-	"fr": {
-		"skip":                   "Aller au contenu",
-		"tagline":                "Service d'identification des professionnels de la justice",
-		"ministry":               "Ministère de la Justice",
-		"correlation":            "Identifiant de l'incident à communiquer au support",
-		"login.title":            "Se connecter",
-		"login.for":              "pour accéder à",
-		"login.username":         "Identifiant",
-		"login.password":         "Mot de passe",
-		"login.submit":           "Se connecter",
-		"login.back":             "Choisir un autre moyen de connexion",
-		"login.bad_credentials":  "Identifiant ou mot de passe incorrect.",
-		"login.throttled":        "Trop de tentatives. Patientez quelques minutes avant de réessayer.",
-		"login.unavailable":      "Ce service d'identification est momentanément indisponible. Réessayez dans quelques minutes.",
-		"login.empty":            "Saisissez votre identifiant et votre mot de passe.",
-		"login.disabled":         "Ce compte est désactivé. Contactez votre service informatique.",
-		"chooser.title":          "Choisissez comment vous identifier",
-		"chooser.unavailable":    "momentanément indisponible",
-		"consent.title":          "Autoriser le partage de vos informations",
-		"consent.intro":          "souhaite accéder aux informations suivantes :",
-		"consent.allow":          "Autoriser",
-		"consent.deny":           "Refuser",
-		"consent.note":           "Vous pourrez retirer cette autorisation à tout moment.",
+	French: {
+		"skip":     "Contenu",
+		"skip.nav": "Accès rapide",
+		"tagline":  "Identification des professionnels de la justice",
+		"footer":   "{product} permet aux magistrats, greffiers, avocats et commissaires de justice de s'identifier auprès des applications de la justice.",
+		"ref":      "Référence pour le support",
+		"required": "Tous les champs sont obligatoires.",
+
+		"login.title":           "Se connecter",
+		"login.for":             "pour accéder à",
+		"login.provider":        "Moyen d'identification :",
+		"login.username":        "Identifiant",
+		"login.password":        "Mot de passe",
+		"login.submit":          "Se connecter",
+		"login.back":            "Choisir un autre moyen d'identification",
+		"login.bad_credentials": "Identifiant ou mot de passe incorrect.",
+		"login.throttled":       "Trop de tentatives de connexion. Patientez quelques minutes avant de réessayer.",
+		"login.unavailable":     "Ce moyen d'identification est momentanément indisponible. Réessayez dans quelques minutes.",
+		"login.empty":           "Saisissez votre identifiant et votre mot de passe.",
+		"login.disabled":        "Ce compte est désactivé. Contactez votre service informatique.",
+
+		"chooser.title":       "Choisissez comment vous identifier",
+		"chooser.for":         "pour accéder à",
+		"chooser.unavailable": "momentanément indisponible",
+		"chooser.none":        "Aucun moyen d'identification n'est disponible pour le moment. Réessayez dans quelques minutes.",
+
+		"consent.title": "Partage de vos informations",
+		"consent.intro": "souhaite accéder aux informations suivantes :",
+		"consent.app":   "Application :",
+		"consent.allow": "Autoriser",
+		"consent.deny":  "Refuser",
+		"consent.note":  "Si vous refusez, vous ne serez pas connecté à cette application.",
+
 		"error.title":            "Une erreur est survenue",
-		"error.generic":          "Une erreur inattendue est survenue. Réessayez depuis l'application.",
+		"error.title.400":        "Demande invalide",
+		"error.title.403":        "Accès refusé",
+		"error.title.404":        "Page introuvable",
+		"error.title.503":        "Service momentanément indisponible",
+		"error.generic":          "Une erreur inattendue est survenue. Recommencez depuis l'application.",
 		"error.flow_expired":     "Votre demande de connexion a expiré. Recommencez depuis l'application.",
 		"error.bad_request":      "La demande reçue n'est pas valide. Recommencez depuis l'application.",
-		"error.access_denied":    "L'accès a été refusé.",
+		"error.access_denied":    "L'accès à cette application vous a été refusé.",
 		"error.unavailable":      "Le service est momentanément indisponible. Réessayez dans quelques minutes.",
-		"error.not_found":        "Cette page n'existe pas.",
-		"error.invalid_redirect": "L'application n'est pas correctement enregistrée auprès de JusticeConnect. Contactez l'éditeur de l'application.",
-		"error.csrf":             "La demande ne provient pas de ce site. Recommencez depuis la page de connexion.",
+		"error.not_found":        "La page demandée n'existe pas.",
+		"error.invalid_redirect": "L'application n'est pas correctement enregistrée auprès de {product}. Contactez le service qui la gère.",
+		"error.csrf":             "La demande n'a pas pu être vérifiée. Recommencez depuis l'application.",
 		"error.population":       "Cette application n'est pas ouverte à votre profession.",
+		"error.incident":         "Identifiant de l'incident :",
+		"error.support":          "Si le problème persiste, communiquez cet identifiant au support.",
 		"error.retry":            "Réessayer",
-		"logout.confirm.title":   "Se déconnecter",
-		"logout.confirm.text":    "Voulez-vous vous déconnecter de JusticeConnect ?",
-		"logout.confirm.yes":     "Se déconnecter",
-		"logout.done.title":      "Vous êtes déconnecté",
-		"logout.done":            "Vous êtes déconnecté de JusticeConnect et des applications où vous étiez connecté.",
-		"logout.return":          "Retourner à l'application",
-		"autopost.title":         "Redirection",
-		"autopost.text":          "Vous allez être redirigé vers votre fournisseur d'identité.",
-		"autopost.continue":      "Continuer",
+
+		"logout.confirm.title": "Déconnexion",
+		"logout.confirm.text":  "Voulez-vous vous déconnecter de {product} ?",
+		"logout.confirm.app":   "Demande de l'application :",
+		"logout.confirm.yes":   "Se déconnecter",
+		"logout.confirm.no":    "Annuler",
+		"logout.done.title":    "Vous êtes déconnecté",
+		"logout.done":          "Vous êtes déconnecté de {product} et des applications où vous étiez connecté.",
+		"logout.frame":         "Déconnexion d'une application",
+		"logout.return":        "Retourner à l'application",
+
+		"autopost.title":    "Redirection en cours",
+		"autopost.text":     "Vous allez être redirigé vers votre service d'identification. Si rien ne se passe, sélectionnez « Continuer ».",
+		"autopost.continue": "Continuer",
 	},
-	"en": {
-		"skip":                   "Skip to content",
-		"tagline":                "Identification service for justice professionals",
-		"ministry":               "French Ministry of Justice",
-		"correlation":            "Incident reference to give to support",
-		"login.title":            "Log in",
-		"login.for":              "to access",
-		"login.username":         "Username",
-		"login.password":         "Password",
-		"login.submit":           "Log in",
-		"login.back":             "Choose another way to log in",
-		"login.bad_credentials":  "Wrong username or password.",
-		"login.throttled":        "Too many attempts. Wait a few minutes before trying again.",
-		"login.unavailable":      "This identity service is temporarily unavailable. Try again in a few minutes.",
-		"login.empty":            "Enter your username and password.",
-		"login.disabled":         "This account is disabled. Contact your IT department.",
-		"chooser.title":          "Choose how to log in",
-		"chooser.unavailable":    "temporarily unavailable",
-		"consent.title":          "Allow sharing your information",
-		"consent.intro":          "would like to access the following information:",
-		"consent.allow":          "Allow",
-		"consent.deny":           "Deny",
-		"consent.note":           "You can withdraw this permission at any time.",
+	English: {
+		"skip":     "Content",
+		"skip.nav": "Quick access",
+		"tagline":  "Identification of justice professionals",
+		"footer":   "{product} lets judges, clerks, lawyers and bailiffs log in to the justice applications.",
+		"ref":      "Reference for support",
+		"required": "All fields are required.",
+
+		"login.title":           "Log in",
+		"login.for":             "to access",
+		"login.provider":        "Log in with:",
+		"login.username":        "Username",
+		"login.password":        "Password",
+		"login.submit":          "Log in",
+		"login.back":            "Choose another way to log in",
+		"login.bad_credentials": "Wrong username or password.",
+		"login.throttled":       "Too many login attempts. Wait a few minutes before trying again.",
+		"login.unavailable":     "This way of logging in is temporarily unavailable. Try again in a few minutes.",
+		"login.empty":           "Enter your username and your password.",
+		"login.disabled":        "This account is disabled. Contact your IT department.",
+
+		"chooser.title":       "Choose how to log in",
+		"chooser.for":         "to access",
+		"chooser.unavailable": "temporarily unavailable",
+		"chooser.none":        "No way of logging in is available at the moment. Try again in a few minutes.",
+
+		"consent.title": "Sharing your information",
+		"consent.intro": "would like to access the following information:",
+		"consent.app":   "Application:",
+		"consent.allow": "Allow",
+		"consent.deny":  "Deny",
+		"consent.note":  "If you deny, you will not be logged in to this application.",
+
 		"error.title":            "An error occurred",
-		"error.generic":          "An unexpected error occurred. Try again from the application.",
+		"error.title.400":        "Invalid request",
+		"error.title.403":        "Access denied",
+		"error.title.404":        "Page not found",
+		"error.title.503":        "Service temporarily unavailable",
+		"error.generic":          "An unexpected error occurred. Start again from the application.",
 		"error.flow_expired":     "Your login request has expired. Start again from the application.",
 		"error.bad_request":      "The request is not valid. Start again from the application.",
-		"error.access_denied":    "Access was denied.",
+		"error.access_denied":    "Access to this application was denied.",
 		"error.unavailable":      "The service is temporarily unavailable. Try again in a few minutes.",
-		"error.not_found":        "This page does not exist.",
-		"error.invalid_redirect": "The application is not correctly registered with JusticeConnect. Contact its publisher.",
-		"error.csrf":             "The request did not come from this site. Start again from the login page.",
+		"error.not_found":        "The page you asked for does not exist.",
+		"error.invalid_redirect": "The application is not correctly registered with {product}. Contact the team that runs it.",
+		"error.csrf":             "The request could not be verified. Start again from the application.",
 		"error.population":       "This application is not open to your profession.",
+		"error.incident":         "Incident reference:",
+		"error.support":          "If the problem persists, give this reference to support.",
 		"error.retry":            "Try again",
-		"logout.confirm.title":   "Log out",
-		"logout.confirm.text":    "Do you want to log out of JusticeConnect?",
-		"logout.confirm.yes":     "Log out",
-		"logout.done.title":      "You are logged out",
-		"logout.done":            "You are logged out of JusticeConnect and of the applications you were logged in to.",
-		"logout.return":          "Back to the application",
-		"autopost.title":         "Redirecting",
-		"autopost.text":          "You are being sent to your identity provider.",
-		"autopost.continue":      "Continue",
+
+		"logout.confirm.title": "Log out",
+		"logout.confirm.text":  "Do you want to log out of {product}?",
+		"logout.confirm.app":   "Requested by the application:",
+		"logout.confirm.yes":   "Log out",
+		"logout.confirm.no":    "Cancel",
+		"logout.done.title":    "You are logged out",
+		"logout.done":          "You are logged out of {product} and of the applications you were logged in to.",
+		"logout.frame":         "Logging out of an application",
+		"logout.return":        "Back to the application",
+
+		"autopost.title":    "Redirecting",
+		"autopost.text":     "You are being sent to your identity service. If nothing happens, select “Continue”.",
+		"autopost.continue": "Continue",
 	},
 }
 
-// T translates key; an unknown language falls back to French, an unknown key to
-// the generic error message (never the key itself, which means nothing to people).
-func T(lang, key string) string {
-	if m, ok := messages[lang]; ok {
-		if s, ok := m[key]; ok {
-			return s
-		}
+// normLang maps anything but English to French, the default.
+func normLang(lang string) string {
+	if lang == English {
+		return English
 	}
-	if s, ok := messages["fr"][key]; ok {
+	return French
+}
+
+// lookup returns the text of key in lang, falling back to French.
+func (p *Pages) lookup(lang, key string) (string, bool) {
+	s, ok := messages[normLang(lang)][key]
+	if !ok {
+		s, ok = messages[French][key]
+	}
+	if !ok {
+		return "", false
+	}
+	return strings.ReplaceAll(s, productPlaceholder, p.opts.ProductName), true
+}
+
+// T returns the text of key in lang (French for an unknown language). An unknown
+// key gives the generic error message, never the key itself, which would mean
+// nothing to people.
+func (p *Pages) T(lang, key string) string {
+	if s, ok := p.lookup(lang, key); ok {
 		return s
 	}
-	return messages["fr"]["error.generic"]
+	s, _ := p.lookup(lang, KeyGeneric)
+	return s
+}
+
+// msg shows s as given unless it is a message key, which it translates: page data
+// fields such as LoginPage.Error accept either.
+func (p *Pages) msg(lang, s string) string {
+	if t, ok := p.lookup(lang, s); ok {
+		return t
+	}
+	return s
+}
+
+// Lang picks the page language: the first supported tag of ui_locales (OIDC Core
+// §3.1.2.1, space-separated, in order of preference), then the browser's
+// Accept-Language by quality (RFC 9110 §12.5.4), French otherwise.
+func (p *Pages) Lang(r *http.Request, uiLocales string) string {
+	for _, tag := range strings.Fields(uiLocales) {
+		if l := supported(tag); l != "" {
+			return l
+		}
+	}
+	if r == nil {
+		return French
+	}
+	type pref struct {
+		lang string
+		q    float64
+	}
+	var prefs []pref
+	for _, h := range r.Header.Values("Accept-Language") {
+		for _, part := range strings.Split(h, ",") {
+			tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			q := 1.0
+			for _, param := range strings.Split(params, ";") {
+				k, v, _ := strings.Cut(strings.TrimSpace(param), "=")
+				if strings.EqualFold(k, "q") {
+					f, err := strconv.ParseFloat(v, 64)
+					if err != nil || f < 0 || f > 1 {
+						f = 0
+					}
+					q = f
+				}
+			}
+			if l := supported(strings.TrimSpace(tag)); l != "" && q > 0 {
+				prefs = append(prefs, pref{l, q})
+			}
+		}
+	}
+	sort.SliceStable(prefs, func(i, j int) bool { return prefs[i].q > prefs[j].q })
+	if len(prefs) > 0 {
+		return prefs[0].lang
+	}
+	return French
+}
+
+// supported maps a BCP 47 tag ("fr-FR", "en_GB", "EN") to a page language, or "".
+func supported(tag string) string {
+	base, _, _ := strings.Cut(strings.ReplaceAll(tag, "_", "-"), "-")
+	switch strings.ToLower(base) {
+	case French:
+		return French
+	case English:
+		return English
+	}
+	return ""
 }

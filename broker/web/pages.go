@@ -5,49 +5,85 @@ import (
 	"embed"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
+	"path"
+	"strconv"
 	"strings"
 )
 
 //go:embed templates/*.html
 var templateFS embed.FS
 
-// Page is the data of one page; its type names the template.
-type Page interface{ template() string }
+// Page is the data of one page; each page type names its own template, so only
+// the types of this package can be rendered.
+type Page interface {
+	template() string
+	lang() string
+}
 
-// Options tune the pages.
+// Options tune the pages. The zero value is ready to use.
 type Options struct {
+	// StaticPrefix is where StaticHandler is mounted; default "/static/".
 	StaticPrefix string
-	ProductName  string
+	// ProductName appears in titles, the header and some messages; default
+	// "JusticeConnect".
+	ProductName string
+	// Logger receives template execution failures (a bug); default discards.
+	Logger *slog.Logger
 }
 
-// Pages renders the embedded templates.
+// Pages renders the embedded templates and serves the embedded assets.
 type Pages struct {
-	opts Options
-	tmpl map[string]*template.Template
+	opts    Options
+	tmpl    map[string]*template.Template
+	version string // asset version, part of every static URL
+	assets  map[string]asset
 }
 
-// New parses every template once.
+// New parses every template once and indexes the static assets; an error means
+// a broken build, not a runtime condition.
 func New(opts Options) (*Pages, error) {
 	if opts.StaticPrefix == "" {
 		opts.StaticPrefix = "/static/"
 	}
+	if !strings.HasSuffix(opts.StaticPrefix, "/") {
+		opts.StaticPrefix += "/"
+	}
 	if opts.ProductName == "" {
 		opts.ProductName = "JusticeConnect"
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	p := &Pages{opts: opts, tmpl: map[string]*template.Template{}}
-	names, err := fs.Glob(templateFS, "templates/*.html")
-	if err != nil {
-		return nil, err
+	if err := p.loadAssets(); err != nil {
+		return nil, fmt.Errorf("web: assets: %w", err)
 	}
 	funcs := template.FuncMap{
-		"t":       func(lang, key string) string { return T(lang, key) },
+		"t":       p.T,
+		"msg":     p.msg,
+		"lang":    normLang,
 		"static":  p.StaticURL,
-		"product": func() string { return opts.ProductName },
+		"product": func() string { return p.opts.ProductName },
+		"stylesheets": func() []string {
+			out := make([]string, len(stylesheets))
+			for i, s := range stylesheets {
+				out[i] = p.StaticURL(s)
+			}
+			return out
+		},
+		"errtitle": p.errorTitle,
+		"errmsg":   p.errorMessage,
+	}
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("web: templates: %w", err)
 	}
 	for _, n := range names {
-		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		name := strings.TrimSuffix(path.Base(n), ".html")
 		if name == "layout" {
 			continue
 		}
@@ -57,126 +93,95 @@ func New(opts Options) (*Pages, error) {
 		}
 		p.tmpl[name] = t
 	}
+	for _, pg := range allPages {
+		if _, ok := p.tmpl[pg.template()]; !ok {
+			return nil, fmt.Errorf("web: no template for %T", pg)
+		}
+	}
 	return p, nil
 }
 
-// StaticURL is the URL of an embedded asset; the version in the path lets browsers
-// cache it for long.
-func (p *Pages) StaticURL(name string) string { return p.opts.StaticPrefix + assetVersion + "/" + name }
+// allPages lists one value of every page type, so New can check each has a template.
+var allPages = []Page{LoginPage{}, ChooserPage{}, ConsentPage{}, ErrorPage{}, LogoutConfirmPage{},
+	LoggedOutPage{}, AutoPostPage{}, MessagePage{}}
 
-// Render writes page with status. Pages are never cached: they may carry a flow ID
-// or an error about a person's login.
+// Render writes page with status. Pages are never cached: they carry flow IDs and
+// errors about one person's login. The page is rendered to memory first so a
+// template failure still yields a clean 500 rather than half a page.
+//
+// When the response already carries a Content-Security-Policy (SecurityHeaders
+// ran), Render widens it for this response only: the origins of a LoggedOutPage's
+// front-channel logout frames go to frame-src, and an AutoPostPage's target origin
+// to form-action (when form-action is restricted).
 func (p *Pages) Render(w http.ResponseWriter, r *http.Request, status int, page Page) {
+	var buf bytes.Buffer
 	t, ok := p.tmpl[page.template()]
 	if !ok {
-		http.Error(w, "page not found", http.StatusInternalServerError)
+		p.opts.Logger.Error("web: no template", "page", fmt.Sprintf("%T", page))
+		p.fallback(w, page.lang())
 		return
 	}
-	var buf bytes.Buffer
 	if err := t.Execute(&buf, page); err != nil {
-		http.Error(w, "Erreur interne", http.StatusInternalServerError)
+		p.opts.Logger.Error("web: render", "page", page.template(), "err", err)
+		p.fallback(w, page.lang())
 		return
 	}
+	h := w.Header()
+	switch pg := page.(type) {
+	case LoggedOutPage:
+		widenCSP(h, "frame-src", origins(pg.FrontchannelURLs), true)
+	case *LoggedOutPage:
+		widenCSP(h, "frame-src", origins(pg.FrontchannelURLs), true)
+	case AutoPostPage:
+		widenCSP(h, "form-action", origins([]string{pg.Action}), false)
+	case *AutoPostPage:
+		widenCSP(h, "form-action", origins([]string{pg.Action}), false)
+	}
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	if r == nil || r.Method != http.MethodHead {
+		_, _ = w.Write(buf.Bytes())
+	}
+}
+
+// fallback is the page of last resort, written without templates.
+func (p *Pages) fallback(w http.ResponseWriter, lang string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	w.WriteHeader(http.StatusInternalServerError)
+	l := normLang(lang)
+	fmt.Fprintf(w, "<!DOCTYPE html>\n<html lang=\"%s\"><head><meta charset=\"utf-8\"><title>%s — %s</title></head><body><h1>%s</h1><p>%s</p></body></html>\n",
+		l, template.HTMLEscapeString(p.T(l, "error.title")), template.HTMLEscapeString(p.opts.ProductName),
+		template.HTMLEscapeString(p.T(l, "error.title")), template.HTMLEscapeString(p.T(l, KeyGeneric)))
 }
 
-// T returns the translation of key in lang (French when unknown).
-func (p *Pages) T(lang, key string) string { return T(lang, key) }
-
-// Lang picks the page language: ui_locales first (OIDC Core 3.1.2.1), then the
-// browser's Accept-Language, French by default.
-func (p *Pages) Lang(r *http.Request, uiLocales string) string {
-	for _, l := range strings.Fields(uiLocales) {
-		if lang := supported(l); lang != "" {
-			return lang
-		}
+// errorTitle is the ErrorPage title: the given text or key, else one by status.
+func (p *Pages) errorTitle(lang, title string, status int) string {
+	if title != "" {
+		return p.msg(lang, title)
 	}
-	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
-		tag := strings.TrimSpace(strings.SplitN(part, ";", 2)[0])
-		if lang := supported(tag); lang != "" {
-			return lang
-		}
+	if s, ok := p.lookup(lang, "error.title."+strconv.Itoa(status)); ok {
+		return s
 	}
-	return "fr"
+	return p.T(lang, "error.title")
 }
 
-func supported(tag string) string {
-	base := strings.ToLower(strings.SplitN(strings.SplitN(tag, "-", 2)[0], "_", 2)[0])
-	if base == "fr" || base == "en" {
-		return base
+// errorMessage is the ErrorPage message: the given text or key, else one by status.
+func (p *Pages) errorMessage(lang, message string, status int) string {
+	if message != "" {
+		return p.msg(lang, message)
 	}
-	return ""
+	switch status {
+	case http.StatusBadRequest:
+		return p.T(lang, KeyBadRequest)
+	case http.StatusForbidden:
+		return p.T(lang, KeyAccessDenied)
+	case http.StatusNotFound:
+		return p.T(lang, KeyNotFound)
+	case http.StatusServiceUnavailable:
+		return p.T(lang, KeyUnavailable)
+	}
+	return p.T(lang, KeyGeneric)
 }
-
-// The page data. Every page has Lang and CorrelationID (shown for support).
-
-// LoginPage is the password form.
-type LoginPage struct {
-	Lang, CorrelationID, ClientName, ProviderLabel, Action string
-	Hidden                                                 map[string]string
-	Username, Error, BackURL                               string
-}
-
-// Choice is one provider on the chooser.
-type Choice struct {
-	ID, Label, Description, Action string
-	Hidden                         map[string]string
-	Unavailable                    bool
-}
-
-// ChooserPage lets the person pick how to log in.
-type ChooserPage struct {
-	Lang, CorrelationID, ClientName string
-	Choices                         []Choice
-}
-
-// ConsentItem is one kind of data shown on the consent page.
-type ConsentItem struct{ Label, Detail string }
-
-// ConsentPage asks before data goes to a partner.
-type ConsentPage struct {
-	Lang, CorrelationID, ClientName, Organization, Action string
-	Hidden                                                map[string]string
-	Items                                                 []ConsentItem
-}
-
-// ErrorPage is the plain error page.
-type ErrorPage struct {
-	Lang, CorrelationID, Title, Message string
-	Status                              int
-	RetryURL                            string
-}
-
-// LogoutConfirmPage asks before logging out on a request we cannot trust.
-type LogoutConfirmPage struct {
-	Lang, CorrelationID, ClientName, Action string
-	Hidden                                  map[string]string
-}
-
-// LoggedOutPage says the session ended; front-channel logout frames load from it.
-type LoggedOutPage struct {
-	Lang, CorrelationID string
-	FrontchannelURLs    []string
-	ReturnURL           string
-}
-
-// AutoPostPage carries a form to another site (SAML POST binding).
-type AutoPostPage struct {
-	Lang, CorrelationID, Action string
-	Fields                      map[string]string
-}
-
-// MessagePage is a plain information page.
-type MessagePage struct{ Lang, CorrelationID, Title, Message string }
-
-func (LoginPage) template() string         { return "login" }
-func (ChooserPage) template() string       { return "chooser" }
-func (ConsentPage) template() string       { return "consent" }
-func (ErrorPage) template() string         { return "error" }
-func (LogoutConfirmPage) template() string { return "logout_confirm" }
-func (LoggedOutPage) template() string     { return "logged_out" }
-func (AutoPostPage) template() string      { return "autopost" }
-func (MessagePage) template() string       { return "message" }

@@ -1,94 +1,159 @@
 package web
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"io/fs"
-	"mime"
 	"net/http"
 	"path"
+	"sort"
 	"strings"
+	"time"
 )
 
-//go:embed static
+// staticFS holds our own assets (static/) and the vendored DSFR files
+// (vendor/dsfr/, refreshed by vendor/refresh-dsfr.sh). They are served as
+// <StaticPrefix><version>/<name> where name is "justiceconnect.css" for
+// static/justiceconnect.css and "dsfr/core/core.min.css" for
+// vendor/dsfr/core/core.min.css.
+//
+//go:embed static vendor/dsfr
 var staticFS embed.FS
 
-// assetVersion changes whenever an asset changes, so asset URLs can be cached for a year.
-var assetVersion = func() string {
+// contentTypes are the asset types we serve; anything else in the embedded tree
+// (LICENSE.md, VERSION) is not served.
+var contentTypes = map[string]string{
+	".css":   "text/css; charset=utf-8",
+	".js":    "text/javascript; charset=utf-8",
+	".woff2": "font/woff2",
+	".svg":   "image/svg+xml",
+}
+
+// stylesheets are linked from every page, in cascade order: DSFR core, the DSFR
+// components the templates use, then our few additions. Keep the component list in
+// step with vendor/refresh-dsfr.sh.
+var stylesheets = []string{
+	"dsfr/core/core.min.css",
+	"dsfr/component/link/link.min.css",
+	"dsfr/component/skiplink/skiplink.min.css",
+	"dsfr/component/logo/logo.min.css",
+	"dsfr/component/header/header.min.css",
+	"dsfr/component/footer/footer.min.css",
+	"dsfr/component/button/button.min.css",
+	"dsfr/component/form/form.min.css",
+	"dsfr/component/input/input.min.css",
+	"dsfr/component/alert/alert.min.css",
+	"dsfr/component/badge/badge.min.css",
+	"justiceconnect.css",
+}
+
+type asset struct {
+	body        []byte
+	contentType string
+}
+
+// loadAssets indexes the servable assets and derives the asset version from
+// their content, so a changed file gets a new URL and old URLs can be cached for
+// a year.
+func (p *Pages) loadAssets() error {
+	p.assets = map[string]asset{}
+	add := func(root, prefix string) error {
+		return fs.WalkDir(staticFS, root, func(name string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			ct, ok := contentTypes[path.Ext(name)]
+			if !ok {
+				return nil
+			}
+			b, err := staticFS.ReadFile(name)
+			if err != nil {
+				return err
+			}
+			p.assets[prefix+strings.TrimPrefix(name, root+"/")] = asset{body: b, contentType: ct}
+			return nil
+		})
+	}
+	if err := add("static", ""); err != nil {
+		return err
+	}
+	if err := add("vendor/dsfr", "dsfr/"); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(p.assets))
+	for n := range p.assets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
 	h := sha256.New()
-	_ = fs.WalkDir(staticFS, "static", func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			b, _ := staticFS.ReadFile(p)
-			h.Write([]byte(p))
-			h.Write(b)
-		}
-		return nil
-	})
-	return hex.EncodeToString(h.Sum(nil))[:12]
-}()
-
-// StaticHandler serves the embedded assets under /static/<version>/.
-func (p *Pages) StaticHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rest := strings.TrimPrefix(r.URL.Path, p.opts.StaticPrefix)
-		version, name, ok := strings.Cut(rest, "/")
-		if !ok || version != assetVersion || strings.Contains(name, "..") {
-			http.NotFound(w, r)
-			return
-		}
-		b, err := staticFS.ReadFile("static/" + name)
-		if err != nil {
-			http.NotFound(w, r)
-			return
-		}
-		ct := mime.TypeByExtension(path.Ext(name))
-		if ct == "" {
-			ct = "application/octet-stream"
-		}
-		w.Header().Set("Content-Type", ct)
-		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-		_, _ = w.Write(b)
-	})
-}
-
-// HeaderOptions adjust the Content-Security-Policy.
-type HeaderOptions struct {
-	// FormActions are extra origins forms may post to.
-	FormActions []string
-	// FormActionAny drops form-action: the auto-post page posts to upstream IdPs
-	// chosen in configuration and fosite redirects after our own forms.
-	FormActionAny bool
-}
-
-// SecurityHeaders sets the headers every response carries.
-func SecurityHeaders(next http.Handler) http.Handler {
-	return SecurityHeadersWith(HeaderOptions{}, next)
-}
-
-// SecurityHeadersWith sets the headers every response carries: a strict CSP with
-// frame-ancestors 'none' and X-Frame-Options against clickjacking (RFC 9700 §4.16),
-// no Referer so codes and flow IDs do not leak (§4.2.4), nosniff, and HSTS when the
-// request came over TLS.
-func SecurityHeadersWith(o HeaderOptions, next http.Handler) http.Handler {
-	csp := "default-src 'none'; style-src 'self'; img-src 'self' data:; font-src 'self'; script-src 'self'; frame-src *; frame-ancestors 'none'; base-uri 'none'"
-	if !o.FormActionAny {
-		csp += "; form-action 'self'"
-		for _, a := range o.FormActions {
-			csp += " " + a
+	for _, n := range names {
+		sum := sha256.Sum256(p.assets[n].body)
+		h.Write([]byte(n))
+		h.Write([]byte{0})
+		h.Write(sum[:])
+	}
+	p.version = hex.EncodeToString(h.Sum(nil))[:12]
+	for _, s := range stylesheets {
+		if _, ok := p.assets[s]; !ok {
+			return &fs.PathError{Op: "stylesheet", Path: s, Err: fs.ErrNotExist}
 		}
 	}
+	return nil
+}
+
+// StaticURL is the URL of an embedded asset, e.g. StaticURL("autopost.js") or
+// StaticURL("dsfr/core/core.min.css"). The asset version in the path lets
+// browsers keep it for a year.
+func (p *Pages) StaticURL(name string) string {
+	return p.opts.StaticPrefix + p.version + "/" + name
+}
+
+// StaticHandler serves the embedded assets under StaticPrefix; mount it there
+// (mux.Handle("GET /static/", pages.StaticHandler())). A request for the current
+// version is cached for a year (immutable). A request for another version — a page
+// rendered by a node running another release during a rolling upgrade — gets
+// today's file with no long-term caching. Unknown files are 404.
+func (p *Pages) StaticHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", csp)
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
-		if r.TLS != nil {
-			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
 		}
-		next.ServeHTTP(w, r)
+		rest, ok := strings.CutPrefix(r.URL.Path, p.prefixPath())
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		version, name, ok := strings.Cut(rest, "/")
+		a, found := p.assets[name]
+		if !ok || !found || version == "" {
+			http.NotFound(w, r)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", a.contentType)
+		if version == p.version {
+			h.Set("Cache-Control", "public, max-age=31536000, immutable")
+			h.Set("ETag", `"`+p.version+`"`)
+		} else {
+			h.Set("Cache-Control", "no-cache")
+		}
+		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(a.body))
 	})
+}
+
+// prefixPath is the path part of StaticPrefix (which could be a full URL).
+func (p *Pages) prefixPath() string {
+	pre := p.opts.StaticPrefix
+	if i := strings.Index(pre, "://"); i >= 0 {
+		rest := pre[i+3:]
+		if j := strings.Index(rest, "/"); j >= 0 {
+			return rest[j:]
+		}
+		return "/"
+	}
+	return pre
 }
