@@ -242,10 +242,40 @@ func (s *Slapd) Pause(t testing.TB) {
 	if s.proc == nil || s.proc.Exited() {
 		t.Fatalf("peer: slapd: pause: not running")
 	}
-	if err := syscall.Kill(s.proc.Cmd.Process.Pid, syscall.SIGSTOP); err != nil {
+	pid := s.proc.Cmd.Process.Pid
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatalf("peer: slapd: pause: %v", err)
 	}
 	s.paused = true
+	// SIGSTOP takes effect when each thread is next scheduled: wait until every
+	// thread is stopped, or a request sent right after Pause could still be served.
+	deadline := time.Now().Add(5 * time.Second)
+	for !allThreadsStopped(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("peer: slapd: pause: threads still running after 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// allThreadsStopped reads the state of each thread in /proc/PID/task/*/stat.
+func allThreadsStopped(pid int) bool {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return false
+		}
+		// The state follows the parenthesised command name: "PID (slapd) T ...".
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+			return false
+		}
+	}
+	return true
 }
 
 // Resume continues a paused slapd (SIGCONT).
