@@ -1,10 +1,20 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net/url"
+	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/ory/fosite"
 
 	"github.com/justiceconnect/justiceconnect/broker/storage"
 	"github.com/justiceconnect/justiceconnect/broker/storage/sqlite"
@@ -30,4 +40,149 @@ func BenchmarkCreateGetAccessToken(b *testing.B) {
 	}
 	defer s.Close()
 	storagetest.BenchmarkCreateGetAccessToken(b, s)
+}
+
+func quiet() storage.Options { return storage.Options{Logger: slog.New(slog.DiscardHandler)} }
+
+func TestReopenIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "jc.db")
+	for i := 0; i < 3; i++ {
+		s, err := sqlite.Open(ctx, path, quiet())
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		if i == 0 {
+			if err := s.CreateClient(ctx, &storage.Client{ID: "kept"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.GetClient(ctx, "kept"); err != nil {
+			t.Fatalf("open %d: client lost: %v", i, err)
+		}
+		s.Close()
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	var mode string
+	if err := db.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != 1 {
+		t.Errorf("schema_migrations rows = %d, %v; want 1", n, err)
+	}
+	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal_mode = %q, %v; want wal", mode, err)
+	}
+}
+
+// TestTwoStoresOneFile stands for the server and the CLI (justiceconnect clients,
+// keys, audit) writing one file at once: BEGIN IMMEDIATE and busy_timeout must turn
+// contention into waiting, not SQLITE_BUSY, and the audit chain must stay linear.
+func TestTwoStoresOneFile(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "jc.db")
+	var stores []*sqlite.Store
+	for i := 0; i < 2; i++ {
+		s, err := sqlite.Open(ctx, path, quiet())
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		defer s.Close()
+		stores = append(stores, s)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			s := stores[w%2]
+			for i := 0; i < 10; i++ {
+				if err := s.AppendAudit(ctx, &storage.AuditEvent{Type: "t", Subject: fmt.Sprint(w, i)}); err != nil {
+					errs <- err
+					return
+				}
+				if err := s.UseOnce(ctx, "ns", fmt.Sprint(w, "-", i), time.Now().Add(time.Hour)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent write across stores: %v", err)
+	}
+	evs, err := stores[0].ListAudit(ctx, time.Time{}, time.Time{}, 0)
+	if err != nil || len(evs) != 40 {
+		t.Fatalf("ListAudit = %d events, %v; want 40", len(evs), err)
+	}
+	prev := ""
+	for i, e := range evs {
+		if e.Seq != int64(i+1) || e.PrevHash != prev || e.Hash != storage.AuditHash(prev, e) {
+			t.Fatalf("chain broken at %d: %+v", i, e)
+		}
+		prev = e.Hash
+	}
+}
+
+// TestNoSecretsInFile reads the database files raw: client credentials, the PKCE
+// verifier, and raw codes/tokens passed as keys must not be in them.
+func TestNoSecretsInFile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := sqlite.Open(ctx, filepath.Join(dir, "jc.db"), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &storage.Client{ID: "c"}
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	secrets := []string{"CLIENTSECRETVALUE", "PASSWORDVALUE", "VERIFIERVALUE", "ASSERTIONVALUE", "RAWCODEVALUE", "RAWREFRESHVALUE"}
+	req := &fosite.Request{ID: "r", Client: c, Session: new(storagetest.Session), Form: url.Values{
+		"client_secret": {secrets[0]}, "password": {secrets[1]}, "code_verifier": {secrets[2]},
+		"client_assertion": {secrets[3]}, "code": {secrets[4]}, "refresh_token": {secrets[5]}, "state": {"STATEVALUE"},
+	}}
+	if err := s.CreateAuthorizeCodeSession(ctx, "sig", req); err != nil {
+		t.Fatal(err)
+	}
+	// fosite keys the OpenID Connect session by the raw authorization code.
+	if err := s.CreateOpenIDConnectSession(ctx, "RAWOIDCCODEVALUE", req); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	var all []byte
+	for _, f := range []string{"jc.db", "jc.db-wal"} {
+		b, _ := os.ReadFile(filepath.Join(dir, f))
+		all = append(all, b...)
+	}
+	if !bytes.Contains(all, []byte("STATEVALUE")) {
+		t.Fatalf("sanity: stored form not found in the files")
+	}
+	for _, sec := range append(secrets, "RAWOIDCCODEVALUE") {
+		if bytes.Contains(all, []byte(sec)) {
+			t.Errorf("%s found in the database file", sec)
+		}
+	}
+}
+
+func TestClosedIsUnavailable(t *testing.T) {
+	s := open(t, quiet())
+	s.Close()
+	if err := s.Ping(context.Background()); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("Ping after Close = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestOpenRejects(t *testing.T) {
+	for _, p := range []string{"", ":memory:", "file:x.db", "x.db?mode=memory"} {
+		if s, err := sqlite.Open(context.Background(), p, quiet()); err == nil {
+			s.Close()
+			t.Errorf("Open(%q) succeeded", p)
+		}
+	}
 }
