@@ -460,6 +460,7 @@ func (p *Provider) Refresh(ctx context.Context, previous providers.Identity) (pr
 		return providers.Identity{}, err
 	}
 	claims := claimSet{}
+	replace := false // whether the new claims replace the previous attributes
 	if tr.IDToken != "" {
 		// OIDC Core §12.2: same iss and sub; no nonce is expected.
 		idClaims, alg, err := p.verifyJWT(ctx, md, tr.IDToken, expectations{
@@ -475,7 +476,7 @@ func (p *Provider) Refresh(ctx context.Context, previous providers.Identity) (pr
 			return providers.Identity{}, invalid("refresh: the ID token is about another sub (OIDC Core §12.2)")
 		}
 		if p.cfg.claimsSource() != ClaimsUserinfo {
-			claims = idClaims
+			claims, replace = idClaims, true
 		}
 		up.IDToken = tr.IDToken
 	}
@@ -500,7 +501,22 @@ func (p *Provider) Refresh(ctx context.Context, previous providers.Identity) (pr
 		if err != nil {
 			return providers.Identity{}, err
 		}
-		next.Username, next.Attributes = fresh.Username, fresh.Attributes
+		// Without a new ID token, userinfo updates the attributes it names and the
+		// others (from the login's ID token) stay.
+		attrs := fresh.Attributes
+		if !replace {
+			attrs = make(map[string][]string, len(previous.Attributes)+len(fresh.Attributes))
+			for k, v := range previous.Attributes {
+				attrs[k] = v
+			}
+			for k, v := range fresh.Attributes {
+				attrs[k] = v
+			}
+		}
+		next.Username, next.Attributes = fresh.Username, attrs
+		if fresh.Username == previous.Subject && previous.Username != "" && attrs["preferred_username"] == nil {
+			next.Username = previous.Username
+		}
 	}
 	// A refresh is not an authentication: the original facts stay.
 	next.Authn = previous.Authn
