@@ -101,6 +101,7 @@ func Run(t *testing.T, open Opener) {
 		{"Records", recordTests},
 		{"Expiry", expiryTests},
 		{"Audit", auditTests},
+		{"FositeFlows", flowTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
