@@ -115,7 +115,7 @@ func TestMiddlewareCounts(t *testing.T) {
 		{"POST /token", "400", 1},
 		{"GET /login/callback/{provider}", "200", 2},
 		{"GET /silent", "200", 1},
-		{OtherRoute, "301", 1}, // ServeMux redirects to the cleaned path
+		{OtherRoute, "307", 1}, // ServeMux redirects to the cleaned path
 		{OtherRoute, "404", 1},
 		{OtherRoute, "405", 1},
 	}
