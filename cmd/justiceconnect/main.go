@@ -26,6 +26,8 @@ func commands() map[string]command {
 		"check-config": {"check a configuration file and print every problem at once", runCheckConfig},
 		"keys":         {"manage signing keys: list, rotate", runKeys},
 		"clients":      {"manage OAuth clients: add, list, rotate-secret, delete", runClients},
+		"audit":        {"check or export the audit trail: verify, export", runAudit},
+		"sessions":     {"list or revoke a user's SSO sessions and tokens: list, revoke", runSessions},
 	}
 }
 
