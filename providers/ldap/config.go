@@ -69,8 +69,9 @@ type Config struct {
 	// replaced by the username escaped with ldap.EscapeFilter. With {username}
 	// replaced by "*", it also defines the population that Refresh and Lookup search.
 	UserFilter string `yaml:"user_filter"`
-	// DisabledFilter, when set, is matched against the user's entry (base search)
-	// after the password was verified: a match means ErrAccountDisabled.
+	// DisabledFilter, when set, is matched against the user's entry after the
+	// password was verified: a match means ErrAccountDisabled. It fails closed: a
+	// filter the directory cannot evaluate disables everyone.
 	// Example: (nsAccountLock=TRUE) or (pwdAccountLockedTime=*).
 	DisabledFilter string `yaml:"disabled_filter"`
 	// Attributes are fetched and reported under these names in the Identity.

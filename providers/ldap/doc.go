@@ -26,8 +26,12 @@
 //     round trips and give the same error (SECURITY.md D11). Choice made: a real
 //     dummy bind rather than a sleep, because it tracks the directory's actual
 //     latency.
-//   - disabled_filter is tested only after the password was verified, so that
-//     "account disabled" tells nothing to someone without the password.
+//   - The search before the bind asks for DNs only, so that a hit costs the
+//     directory about what a miss does (no memberOf expansion).
+//   - Attributes are read after the password was verified, by a base search whose
+//     filter is the negation of disabled_filter: "account disabled" tells nothing
+//     to someone without the password, and a filter the directory cannot
+//     evaluate (Undefined, RFC 4511 §4.5.1.7) disables rather than lets in.
 //   - Failures are throttled in memory per account and per client address
 //     (providers.ClientAddr): exponential delays, capped, never a permanent lockout.
 //

@@ -184,14 +184,16 @@ func (p *Provider) Check(ctx context.Context) error {
 //     SECURITY.md H3, H4);
 //  2. throttled accounts and addresses are refused before any traffic (D10);
 //  3. the service account searches user_filter, the username escaped as an
-//     assertion value (RFC 4515 §3, H1); exactly one entry must match;
+//     assertion value (RFC 4515 §3, H1), for DNs only; exactly one entry must
+//     match;
 //  4. a simple bind (RFC 4513 §5.1.3) with the entry's DN — as returned by the
 //     directory, never built from the input (RFC 4514, H2) — checks the password.
 //     When no single entry matched, the same bind is made against a DN that does
 //     not exist, so that unknown users and wrong passwords take the same round
 //     trips and get the same error (D11);
-//  5. only then is disabled_filter checked: a disabled account is told apart only
-//     to someone who knows its password.
+//  5. only then are the attributes read, with a base search filtered by the
+//     negation of disabled_filter: a disabled account is told apart only to
+//     someone who knows its password.
 //
 // The client address for throttling comes from providers.ClientAddr(ctx).
 func (p *Provider) Login(ctx context.Context, username, password string) (providers.Identity, error) {
@@ -205,7 +207,7 @@ func (p *Provider) Login(ctx context.Context, username, password string) (provid
 	}
 
 	filter := strings.ReplaceAll(p.cfg.UserFilter, UsernamePlaceholder, goldap.EscapeFilter(username))
-	entry, found, err := p.findOne(ctx, filter)
+	userDN, found, err := p.findDN(ctx, filter)
 	if errors.Is(err, errAmbiguous) {
 		// Several entries: a directory or user_filter problem. Refused like an
 		// unknown user, after the same dummy bind.
@@ -217,7 +219,7 @@ func (p *Provider) Login(ctx context.Context, username, password string) (provid
 	}
 	dn := p.dummyDN
 	if found {
-		dn = entry.DN
+		dn = userDN
 	}
 	err = p.use(ctx, p.binds, func(c *goldap.Conn) error { return c.Bind(dn, password) })
 	if err != nil && isNetworkError(err) {
@@ -233,19 +235,13 @@ func (p *Provider) Login(ctx context.Context, username, password string) (provid
 	}
 	p.thr.succeed(username)
 
-	disabled, err := p.disabled(ctx, entry.DN)
-	switch {
-	case errors.Is(err, providers.ErrUnknownUser):
+	id, err := p.read(ctx, "login", userDN)
+	if errors.Is(err, providers.ErrUnknownUser) {
+		// Deleted between the bind and the read.
 		return providers.Identity{}, fmt.Errorf("ldap: login: %w", providers.ErrBadCredentials)
-	case err != nil:
-		return providers.Identity{}, p.unavailableErr("login: disabled_filter", err)
-	case disabled:
-		p.logger.Info("ldap: disabled account refused", "dn", entry.DN)
-		return providers.Identity{}, fmt.Errorf("ldap: login: %w", providers.ErrAccountDisabled)
 	}
-	id, err := p.identity(entry)
 	if err != nil {
-		return providers.Identity{}, fmt.Errorf("ldap: login: %w", err)
+		return providers.Identity{}, err
 	}
 	if id.Username == "" {
 		id.Username = username
@@ -288,7 +284,7 @@ func (p *Provider) lookup(ctx context.Context, op, attr, value string) (provider
 		return providers.Identity{}, fmt.Errorf("ldap: %s: %w", op, providers.ErrUnknownUser)
 	}
 	filter := "(&" + p.population + "(" + attr + "=" + goldap.EscapeFilter(value) + "))"
-	entry, found, err := p.findOne(ctx, filter)
+	dn, found, err := p.findDN(ctx, filter)
 	switch {
 	case errors.Is(err, errAmbiguous):
 		p.logger.Warn("ldap: several entries match", "op", op, "attribute", attr)
@@ -298,16 +294,36 @@ func (p *Provider) lookup(ctx context.Context, op, attr, value string) (provider
 	case !found:
 		return providers.Identity{}, fmt.Errorf("ldap: %s: %w", op, providers.ErrUnknownUser)
 	}
-	disabled, err := p.disabled(ctx, entry.DN)
+	return p.read(ctx, op, dn)
+}
+
+// read fetches the attributes of the entry at dn with a base search whose filter
+// is the negation of disabled_filter (or (objectClass=*) without one): a disabled
+// entry is not returned. The negation fails closed: if the directory cannot
+// evaluate disabled_filter (an attribute it does not know), the filter is
+// Undefined, so is its negation, and the entry counts as disabled (RFC 4511
+// §4.5.1.7). noSuchObject means the entry is gone.
+func (p *Provider) read(ctx context.Context, op, dn string) (providers.Identity, error) {
+	filter := "(objectClass=*)"
+	if p.cfg.DisabledFilter != "" {
+		filter = "(!" + p.cfg.DisabledFilter + ")"
+	}
+	var res *goldap.SearchResult
+	err := p.use(ctx, p.search, func(c *goldap.Conn) error {
+		var err error
+		res, err = c.Search(p.request(dn, goldap.ScopeBaseObject, filter, 1, p.attributes))
+		return err
+	})
 	switch {
-	case errors.Is(err, providers.ErrUnknownUser):
-		return providers.Identity{}, fmt.Errorf("ldap: %s: %w", op, err)
+	case goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject):
+		return providers.Identity{}, fmt.Errorf("ldap: %s: %w", op, providers.ErrUnknownUser)
 	case err != nil:
-		return providers.Identity{}, p.unavailableErr(op+": disabled_filter", err)
-	case disabled:
+		return providers.Identity{}, p.unavailableErr(op+": read entry", err)
+	case len(res.Entries) == 0:
+		p.logger.Info("ldap: disabled account refused", "op", op, "dn", dn)
 		return providers.Identity{}, fmt.Errorf("ldap: %s: %w", op, providers.ErrAccountDisabled)
 	}
-	id, err := p.identity(entry)
+	id, err := p.identity(res.Entries[0])
 	if err != nil {
 		return providers.Identity{}, fmt.Errorf("ldap: %s: %w", op, err)
 	}
@@ -316,54 +332,35 @@ func (p *Provider) lookup(ctx context.Context, op, attr, value string) (provider
 
 var errAmbiguous = errors.New("several entries match")
 
-// findOne searches base_dn with the service account. found is false when no entry
-// matched; err is errAmbiguous when several did (for Login, both are bad
-// credentials).
-func (p *Provider) findOne(ctx context.Context, filter string) (*goldap.Entry, bool, error) {
+// findDN searches base_dn with the service account and returns the DN of the one
+// matching entry, asking for no attribute ("1.1", RFC 4511 §4.5.1.8) so that a hit
+// and a miss cost the directory about the same (SECURITY.md D11: no memberOf
+// expansion before the password is checked). found is false when no entry
+// matched; err is errAmbiguous when several did.
+func (p *Provider) findDN(ctx context.Context, filter string) (string, bool, error) {
 	var res *goldap.SearchResult
 	err := p.use(ctx, p.search, func(c *goldap.Conn) error {
 		var err error
-		res, err = c.Search(p.request(p.cfg.BaseDN, goldap.ScopeWholeSubtree, filter, 2, p.attributes))
+		res, err = c.Search(p.request(p.cfg.BaseDN, goldap.ScopeWholeSubtree, filter, 2, []string{"1.1"}))
 		return err
 	})
 	switch {
 	case goldap.IsErrorWithCode(err, goldap.LDAPResultSizeLimitExceeded):
-		return nil, false, errAmbiguous
+		return "", false, errAmbiguous
 	case goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject):
 		p.logger.Warn("ldap: base_dn does not exist", "base_dn", p.cfg.BaseDN)
-		return nil, false, unavailable(err)
+		return "", false, unavailable(err)
 	case err != nil:
-		return nil, false, err
+		return "", false, err
 	}
 	switch len(res.Entries) {
 	case 0:
-		return nil, false, nil
+		return "", false, nil
 	case 1:
-		return res.Entries[0], true, nil
+		return res.Entries[0].DN, true, nil
 	default:
-		return nil, false, errAmbiguous
+		return "", false, errAmbiguous
 	}
-}
-
-// disabled matches disabled_filter against the entry with a base search.
-func (p *Provider) disabled(ctx context.Context, dn string) (bool, error) {
-	if p.cfg.DisabledFilter == "" {
-		return false, nil
-	}
-	var res *goldap.SearchResult
-	err := p.use(ctx, p.search, func(c *goldap.Conn) error {
-		var err error
-		// "1.1" asks for no attributes (RFC 4511 §4.5.1.8).
-		res, err = c.Search(p.request(dn, goldap.ScopeBaseObject, p.cfg.DisabledFilter, 1, []string{"1.1"}))
-		return err
-	})
-	if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) {
-		return false, providers.ErrUnknownUser
-	}
-	if err != nil {
-		return false, err
-	}
-	return len(res.Entries) > 0, nil
 }
 
 func (p *Provider) request(base string, scope int, filter string, sizeLimit int, attrs []string) *goldap.SearchRequest {

@@ -162,6 +162,14 @@ func TestLogin(t *testing.T) {
 		wantErr(t, "wrong password", err, providers.ErrBadCredentials)
 	})
 
+	t.Run("a disabled_filter the directory cannot evaluate fails closed", func(t *testing.T) {
+		q := newProvider(t, s, func(c *Config) { c.DisabledFilter = "(noSuchAttributeType=TRUE)" })
+		_, err := q.Login(ctx, "jdupont", jd.Password)
+		wantErr(t, "login", err, providers.ErrAccountDisabled)
+		_, err = q.Lookup(ctx, "certificate_serial", "M0001")
+		wantErr(t, "lookup", err, providers.ErrAccountDisabled)
+	})
+
 	t.Run("without disabled_filter nobody is disabled", func(t *testing.T) {
 		q := newProvider(t, s, func(c *Config) { c.DisabledFilter = "" })
 		mustLogin(t, q.Provider, "rbernard", rb.Password)
