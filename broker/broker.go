@@ -66,9 +66,17 @@ func OpenStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (st
 		if err != nil {
 			return nil, fmt.Errorf("broker: store.postgres_dsn: %w", err)
 		}
-		return postgres.Open(ctx, string(dsn), opts)
+		s, err := postgres.Open(ctx, string(dsn), opts)
+		if err != nil {
+			return nil, err // never a nil *Store inside a non-nil interface
+		}
+		return s, nil
 	default:
-		return sqlite.Open(ctx, cfg.Store.SQLitePath, opts)
+		s, err := sqlite.Open(ctx, cfg.Store.SQLitePath, opts)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	}
 }
 

@@ -208,6 +208,7 @@ func (e *Env) Browser() *http.Client {
 	jar, _ := cookiejar.New(nil)
 	tr := e.Server.Client().Transport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: e.Server.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 256
 	return &http.Client{Jar: jar, Transport: tr, Timeout: 20 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
