@@ -43,8 +43,11 @@ const provider = new Provider(config.issuer, {
   clients: config.clients,
   jwks: { keys: [signingKey('rsa', { modulusLength: 2048 }, 'RS256'), signingKey('ec', { namedCurve: 'P-256' }, 'ES256')] },
   cookies: { keys: [randomBytes(32).toString('hex')] },
+  // oidc-provider puts acr and auth_time in the ID token only when acr_values or
+  // max_age ask for them; the chamber always states how the person authenticated.
   claims: {
-    openid: ['sub'],
+    acr: null, amr: null, sid: null, auth_time: null, iss: null,
+    openid: ['sub', 'acr', 'amr', 'auth_time'],
     profile: ['given_name', 'family_name', 'name', 'preferred_username'],
     email: ['email', 'email_verified'],
     profession: ['profession', 'office', 'professional_id'],
