@@ -135,6 +135,7 @@ func TestLogin(t *testing.T) {
 		for _, u := range []string{
 			"*", "j*", "jdupont*", "*dupont", "admin*", "*)(uid=*))(|(uid=*", "jdupont)(|(uid=*",
 			`\00`, "\x00", "jdupont\x00", "(", ")", `\2a`, "*)(objectClass=*", `\`, "jdupon?",
+			" ", "\t", "\xff\xfe", "jdupont\xff", "é", "jdupont\n", "~", ">=", "jdupont)", "(uid=jdupont)",
 		} {
 			_, err := p.Login(ctx, u, jd.Password)
 			wantErr(t, fmt.Sprintf("username %q", u), err, providers.ErrBadCredentials)
