@@ -108,7 +108,11 @@ func auditVerify(ctx context.Context, store storage.AuditStore, from, until time
 		return code
 	}
 	if rep.Events == 0 {
-		fmt.Fprintln(stdout, "No audit event in this period.")
+		if from.IsZero() && until.IsZero() {
+			fmt.Fprintln(stdout, "The audit trail is empty.")
+		} else {
+			fmt.Fprintln(stdout, "No audit event in this period.")
+		}
 		return 0
 	}
 	span := fmt.Sprintf("%d events checked (seq %d to %d)", rep.Events, rep.FirstSeq, rep.LastSeq)
