@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -98,6 +99,11 @@ func (p *Provider) fetchMetadata(ctx context.Context) (*metadata, error) {
 	}
 	if p.cfg.claimsSource() != ClaimsIDToken && md.UserinfoEndpoint == "" {
 		return nil, invalid("discovery: userinfo_endpoint missing but claims_source is %s", p.cfg.claimsSource())
+	}
+	if len(md.CodeChallengeMethods) > 0 && !slices.Contains(md.CodeChallengeMethods, "S256") {
+		// RFC 9700 §2.1.1: PKCE is sent anyway; an upstream that ignores it leaves
+		// code injection to the nonce check alone.
+		p.log.Warn("oidc: the upstream does not advertise PKCE S256", "issuer", p.cfg.Issuer)
 	}
 	now := p.now()
 	p.mu.Lock()
