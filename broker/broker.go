@@ -19,6 +19,7 @@ import (
 	"github.com/justiceconnect/justiceconnect/broker/keys"
 	"github.com/justiceconnect/justiceconnect/broker/login"
 	"github.com/justiceconnect/justiceconnect/broker/mapping"
+	"github.com/justiceconnect/justiceconnect/broker/metrics"
 	"github.com/justiceconnect/justiceconnect/broker/oidc"
 	"github.com/justiceconnect/justiceconnect/broker/session"
 	"github.com/justiceconnect/justiceconnect/broker/storage"
@@ -52,6 +53,7 @@ type Broker struct {
 	Store   storage.Store
 	Keys    *keys.Manager
 	OIDC    *oidc.Server
+	Metrics *metrics.Metrics
 	logger  *slog.Logger
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
@@ -220,12 +222,18 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Broker, error) {
 		pages.Render(w, r, http.StatusOK, web.MessagePage{Lang: lang, CorrelationID: oidc.CorrelationID(r), Title: "JusticeConnect",
 			Message: "Service d'identification des professionnels de la justice."})
 	})
-	b.handler = b.middleware(pages, mux)
+	m := metrics.New()
+	b.Metrics = m
+	// The metrics middleware sits directly around the mux, so it can read the
+	// matched route pattern (never raw paths) as its label.
+	b.handler = b.middleware(pages, m.Middleware(mux))
 
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	b.stop = cancel
 	b.wg.Add(1)
 	go b.cleanup(bg, store, now)
+	b.wg.Add(1)
+	go func() { defer b.wg.Done(); m.WatchStore(bg, store.Ping, 15*time.Second) }()
 	ok = true
 	return b, nil
 }
@@ -239,6 +247,18 @@ func (b *Broker) Close() error {
 	b.wg.Wait()
 	return b.Store.Close()
 }
+
+// Ready reports whether the broker can serve (its store answers).
+func (b *Broker) Ready(ctx context.Context) error {
+	if err := b.Store.Ping(ctx); err != nil {
+		b.logger.Warn("readyz: store", "err", err)
+		return err
+	}
+	return nil
+}
+
+// AdminHandler serves /metrics, /healthz and /readyz for the admin listener.
+func (b *Broker) AdminHandler() http.Handler { return metrics.AdminMux(b.Metrics, b.Ready) }
 
 func (b *Broker) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

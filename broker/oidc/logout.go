@@ -107,6 +107,13 @@ func (s *Server) endSession(w http.ResponseWriter, r *http.Request) {
 // endSessionConfirm ends the session after the person confirmed on our own page
 // (CSRF: only same-origin POSTs reach it).
 func (s *Server) endSessionConfirm(w http.ResponseWriter, r *http.Request) {
+	if r.PostFormValue("decision") != "logout" {
+		// "Annuler": the session stays.
+		lang := s.cfg.Pages.Lang(r, "")
+		s.cfg.Pages.Render(w, r, http.StatusOK, web.MessagePage{Lang: lang, CorrelationID: CorrelationID(r),
+			Title: s.cfg.Pages.T(lang, "logout.cancelled.title"), Message: s.cfg.Pages.T(lang, "logout.cancelled")})
+		return
+	}
 	sso, err := s.cfg.SSO.Current(r)
 	if err == nil {
 		err = s.logout(w, r, sso, "")

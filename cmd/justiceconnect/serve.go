@@ -45,6 +45,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	defer b.Close()
+	if addr := cfg.AdminListen.Address; addr != "" {
+		admin, err := net.Listen("tcp", addr)
+		if err != nil {
+			fmt.Fprintf(stderr, "justiceconnect serve: admin_listen.address: %v\n", err)
+			return 1
+		}
+		go func() {
+			if err := serveUntilDone(ctx, admin, b.AdminHandler(), "", ""); err != nil {
+				logger.Error("admin listener", "err", err)
+			}
+		}()
+		logger.Info("admin listener (metrics, health)", "address", admin.Addr().String())
+	}
 	logger.Info("serving", "issuer", cfg.Issuer, "address", ln.Addr().String())
 	if err := serveUntilDone(ctx, ln, b, cfg.Listen.TLSCertFile, cfg.Listen.TLSKeyFile); err != nil {
 		logger.Error("serve", "err", err)

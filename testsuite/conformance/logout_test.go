@@ -124,17 +124,23 @@ func TestOIDCCRPInitiatedLogoutNoParams(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("cross-site logout confirmation: %d", resp.StatusCode)
 	}
-	req, _ = http.NewRequest(http.MethodPost, env.Issuer+"/session/end/confirm", nil)
-	req.Header.Set("Origin", env.Issuer)
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	resp, err = b.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	confirm := func(decision string) {
+		req, _ := http.NewRequest(http.MethodPost, env.Issuer+"/session/end/confirm", strings.NewReader("decision="+decision))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", env.Issuer)
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		resp, err := b.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("confirmation %s: %d", decision, resp.StatusCode)
+		}
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("confirmed logout: %d", resp.StatusCode)
-	}
+	confirm("cancel") // "Annuler" keeps the session
+	env.Walk(t, b, env.AuthURL(harness.MinistryID, harness.NewPKCE(), q("prompt", "none")), "", "").Code(t)
+	confirm("logout")
 	promptNoneFails(t, env, b)
 	status, loc, body = endSession(t, env, b, nil)
 	if status != 200 || loc != "" || !strings.Contains(body, "déconnecté") {
