@@ -11,6 +11,8 @@ import (
 	"github.com/justiceconnect/justiceconnect/broker/config"
 	"github.com/justiceconnect/justiceconnect/broker/storage"
 	"github.com/justiceconnect/justiceconnect/providers"
+	"github.com/justiceconnect/justiceconnect/providers/ldap"
+	"github.com/justiceconnect/justiceconnect/providers/oidc"
 	"github.com/justiceconnect/justiceconnect/providers/saml"
 	"github.com/justiceconnect/justiceconnect/providers/static"
 )
@@ -34,6 +36,38 @@ type buildDeps struct {
 }
 
 var providerTypes = map[string]providerType{
+	"ldap": {
+		check: func(cfg *config.Config, p config.ProviderConfig) []config.Problem {
+			var sc ldap.Config
+			if err := config.DecodeSettings(p.Settings, &sc); err != nil {
+				return decodeProblems(err)
+			}
+			return settingsProblems(sc.Validate())
+		},
+		build: func(cfg *config.Config, p config.ProviderConfig, deps buildDeps) (providers.Provider, error) {
+			var sc ldap.Config
+			if err := config.DecodeSettings(p.Settings, &sc); err != nil {
+				return nil, err
+			}
+			return ldap.New(sc, ldap.Options{Logger: deps.Logger})
+		},
+	},
+	"oidc": {
+		check: func(cfg *config.Config, p config.ProviderConfig) []config.Problem {
+			var sc oidc.Config
+			if err := config.DecodeSettings(p.Settings, &sc); err != nil {
+				return decodeProblems(err)
+			}
+			return settingsProblems(sc.Validate())
+		},
+		build: func(cfg *config.Config, p config.ProviderConfig, deps buildDeps) (providers.Provider, error) {
+			var sc oidc.Config
+			if err := config.DecodeSettings(p.Settings, &sc); err != nil {
+				return nil, err
+			}
+			return oidc.New(sc, oidc.Options{Logger: deps.Logger})
+		},
+	},
 	"saml": {
 		check: func(cfg *config.Config, p config.ProviderConfig) []config.Problem {
 			var sc saml.Config
