@@ -1,0 +1,97 @@
+package conformance
+
+import (
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/justiceconnect/justiceconnect/testsuite/harness"
+)
+
+const (
+	exchangerID     = "exchanger"
+	exchangerSecret = "exchanger-secret-0123456789"
+	tokenExchange   = "urn:ietf:params:oauth:grant-type:token-exchange"
+	accessTokenType = "urn:ietf:params:oauth:token-type:access_token"
+)
+
+func exchangeEnv(t *testing.T) *harness.Env {
+	secret := filepath.Join(t.TempDir(), "exchanger")
+	if err := os.WriteFile(secret, []byte(exchangerSecret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return harness.Start(t, harness.Options{ExtraYAML: `  - client_id: ` + exchangerID + `
+    name: "API des juridictions"
+    kind: first_party
+    secret: {file: "` + secret + `"}
+    redirect_uris: ["` + harness.RedirectURI + `"]
+    grant_types: [authorization_code, "` + tokenExchange + `"]
+    scopes: [openid, profile, profession, jurisdictions, justice_roles, "detenus:read"]
+    audience: ["` + harness.APIAudience + `"]
+`})
+}
+
+// RFC 8693 and SECURITY.md J1-J11: an API client trades the user's token for one
+// aimed at another API, never with more than it had.
+func TestTokenExchange(t *testing.T) {
+	env := exchangeEnv(t)
+	user := env.Login(t, env.Browser(), exchangerID, exchangerSecret, harness.Judge, q("scope", "openid profession jurisdictions"))
+	exchange := func(form url.Values) *harness.Tokens {
+		form.Set("grant_type", tokenExchange)
+		return env.Token(t, exchangerID, exchangerSecret, form)
+	}
+	ok := exchange(q("subject_token", user.AccessToken, "subject_token_type", accessTokenType, "audience", harness.APIAudience, "scope", "profession"))
+	if ok.Status != http.StatusOK {
+		t.Fatalf("exchange: %d %s %s", ok.Status, ok.Error, ok.Description)
+	}
+	if ok.RefreshToken != "" || ok.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("J11: refresh token %q, Cache-Control %q", ok.RefreshToken, ok.Header.Get("Cache-Control"))
+	}
+	c, orig := claimsOf(t, ok.AccessToken), claimsOf(t, user.AccessToken)
+	if aud, _ := c["aud"].([]any); len(aud) != 1 || aud[0] != harness.APIAudience {
+		t.Errorf("aud = %v", c["aud"])
+	}
+	if c["sub"] != orig["sub"] || c["profession"] != "magistrat" || c["scope"] != "profession" {
+		t.Errorf("exchanged claims = %v", c)
+	}
+	if c["exp"].(float64) > orig["exp"].(float64) {
+		t.Errorf("the new token outlives the subject token")
+	}
+	ministry := env.Login(t, env.Browser(), harness.MinistryID, harness.MinistrySecret, harness.Clerk, nil)
+	for name, tc := range map[string]struct {
+		form url.Values
+		want string
+	}{
+		"J1 no subject_token":         {q("subject_token_type", accessTokenType, "audience", harness.APIAudience), "invalid_request"},
+		"J1 no subject_token_type":    {q("subject_token", user.AccessToken, "audience", harness.APIAudience), "invalid_request"},
+		"J1 actor without type":       {q("subject_token", user.AccessToken, "subject_token_type", accessTokenType, "actor_token", user.AccessToken, "audience", harness.APIAudience), "invalid_request"},
+		"J2 garbage subject token":    {q("subject_token", "not-a-token", "subject_token_type", accessTokenType, "audience", harness.APIAudience), "invalid_request"},
+		"J2 tampered subject token":   {q("subject_token", tamperSignature(user.AccessToken), "subject_token_type", accessTokenType, "audience", harness.APIAudience), "invalid_request"},
+		"J2 unsupported token type":   {q("subject_token", user.AccessToken, "subject_token_type", "urn:ietf:params:oauth:token-type:saml2", "audience", harness.APIAudience), "invalid_request"},
+		"J3 token of another client":  {q("subject_token", ministry.AccessToken, "subject_token_type", accessTokenType, "audience", harness.APIAudience), "invalid_request"},
+		"J5 scope wider than granted": {q("subject_token", user.AccessToken, "subject_token_type", accessTokenType, "audience", harness.APIAudience, "scope", "profession justice_roles"), "invalid_scope"},
+		"J6 actor without delegation": {q("subject_token", user.AccessToken, "subject_token_type", accessTokenType, "actor_token", user.AccessToken, "actor_token_type", accessTokenType, "audience", harness.APIAudience), "invalid_request"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got := exchange(tc.form)
+			if got.Status != http.StatusBadRequest || got.Error != tc.want || got.AccessToken != "" {
+				t.Fatalf("%d %q (%s), want 400 %s", got.Status, got.Error, got.Description, tc.want)
+			}
+		})
+	}
+	t.Run("J4 audience not allowed", func(t *testing.T) {
+		got := exchange(q("subject_token", user.AccessToken, "subject_token_type", accessTokenType, "audience", "https://api.justice.example/casier"))
+		if got.Status != http.StatusBadRequest || got.AccessToken != "" || (got.Error != "invalid_target" && got.Error != "invalid_request") {
+			t.Fatalf("%d %q", got.Status, got.Error)
+		}
+	})
+	t.Run("J8 client without the grant", func(t *testing.T) {
+		got := env.Token(t, harness.MinistryID, harness.MinistrySecret, q("grant_type", tokenExchange, "subject_token", ministry.AccessToken,
+			"subject_token_type", accessTokenType, "audience", harness.APIAudience))
+		if got.Status != http.StatusBadRequest || got.Error != "unauthorized_client" {
+			t.Fatalf("%d %q", got.Status, got.Error)
+		}
+	})
+}
