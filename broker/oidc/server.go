@@ -2,8 +2,10 @@ package oidc
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/ory/fosite"
@@ -109,6 +111,19 @@ func New(cfg Config) (*Server, error) {
 		// PKCE must come after the authorize code handler (fosite handler/pkce).
 		compose.OAuth2PKCEFactory,
 	)
+	if f, ok := provider.(*fosite.Fosite); ok {
+		// fosite v0.49.0 passes the bare claim-validation error of an expired or
+		// premature client assertion up as a server error (500); RFC 7523 §3 and
+		// RFC 6749 §5.2 want invalid_client.
+		fc.ClientAuthenticationStrategy = func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
+			c, err := f.DefaultClientAuthenticationStrategy(ctx, r, form)
+			var rfc *fosite.RFC6749Error
+			if err != nil && !errors.As(err, &rfc) {
+				return nil, fosite.ErrInvalidClient.WithHint("The client_assertion is not valid.").WithWrap(err).WithDebug(err.Error())
+			}
+			return c, err
+		}
+	}
 	fc.TokenEndpointHandlers.Append(&tokenexchange.Handler{
 		Strategy: core, Storage: cfg.Store, Delegations: cfg.Delegations,
 		MaxLifetime: cfg.AccessTokenLifetime, Now: cfg.Now,
