@@ -89,7 +89,7 @@ func TestCrossSiteLoginPostRefused(t *testing.T) {
 	}
 }
 
-var alertRe = regexp.MustCompile(`role="alert"><p>([^<]*)</p>`)
+var alertRe = regexp.MustCompile(`(?s)id="login-error"[^>]*>\s*<p>([^<]*)</p>`)
 
 // D11: unknown user and wrong password give the same answer.
 func TestNoUserEnumeration(t *testing.T) {
