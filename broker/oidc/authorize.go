@@ -160,10 +160,14 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 			s.errorPage(w, r, http.StatusInternalServerError, "error.generic", err)
 			return
 		}
-		if err := s.cfg.SSO.Touch(ctx, sso); err != nil {
-			s.logger().Warn("oidc: touch sso session", "err", err)
+		// Activity is recorded at most once a minute: the idle timeout is counted in
+		// hours, and a write per authorization would cost the SSO fast path dearly.
+		if now.Sub(sso.LastSeenAt) > time.Minute {
+			if err := s.cfg.SSO.Touch(ctx, sso); err != nil {
+				s.logger().Warn("oidc: touch sso session", "err", err)
+			}
 		}
-		s.complete(w, r, ar, a, sso.ID, now, false)
+		s.complete(w, r, ar, a, sso.ID, now, false, slices.Contains(sso.Clients, client.ID))
 		return
 	}
 	// OIDC Core 3.1.2.1: with prompt=none the OP "MUST NOT display any
@@ -204,7 +208,7 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request) {
 		s.authorizeError(w, r, ar, err)
 		return
 	}
-	s.complete(w, r, ar, f.Auth, f.SID, f.RequestedAt, false)
+	s.complete(w, r, ar, f.Auth, f.SID, f.RequestedAt, false, false)
 }
 
 // requestFromFlow rebuilds the authorization request from the copy kept server-side,
@@ -220,7 +224,9 @@ func (s *Server) requestFromFlow(ctx context.Context, r *http.Request, f *flow.F
 
 // complete grants what the client may receive for this person and sends the
 // authorization response, or sends the person to the consent page first.
-func (s *Server) complete(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, a *flow.Auth, sid string, requestedAt time.Time, consented bool) {
+//
+// recorded says the client is already in the SSO session's client list.
+func (s *Server) complete(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, a *flow.Auth, sid string, requestedAt time.Time, consented, recorded bool) {
 	ctx := r.Context()
 	client := ar.GetClient().(*storage.Client)
 	req, err := parseRequirements(ar.GetRequestForm())
@@ -270,7 +276,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 		s.authorizeError(w, r, ar, err)
 		return
 	}
-	if sid != "" {
+	if sid != "" && !recorded {
 		if err := s.cfg.Store.AddSSOSessionClient(ctx, sid, client.ID); err != nil {
 			s.logger().Warn("oidc: record client in sso session", "err", err)
 		}

@@ -105,5 +105,5 @@ func (s *Server) consentDecision(w http.ResponseWriter, r *http.Request) {
 	}
 	s.cfg.Audit.Record(ctx, storage.AuditEvent{Type: audit.Consent, Outcome: audit.OutcomeOK, Subject: f.Auth.PublicSubject, ClientID: f.ClientID,
 		Details: map[string]string{"scopes": r.PostFormValue("scope")}})
-	s.complete(w, r, ar, f.Auth, f.SID, f.RequestedAt, true)
+	s.complete(w, r, ar, f.Auth, f.SID, f.RequestedAt, true, false)
 }
