@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+	fositestorage "github.com/ory/fosite/storage"
 
 	"github.com/justiceconnect/justiceconnect/broker/audit"
 	"github.com/justiceconnect/justiceconnect/broker/flow"
@@ -271,19 +272,33 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 		ar.GrantAudience(aud)
 	}
 	sess := s.newSession(client, ar.GetGrantedScopes(), a, sid, requestedAt)
-	resp, err := s.provider.NewAuthorizeResponse(ctx, ar, sess)
+	// The code, its PKCE and OpenID records, the session's client list and the
+	// audit event are written in one transaction: one commit instead of five, and
+	// never a code without its audit event. Every write below must use txCtx (the
+	// SQLite store has a single writer connection).
+	txCtx, err := fositestorage.MaybeBeginTx(ctx, s.cfg.Store)
+	if err != nil {
+		s.errorPage(w, r, http.StatusServiceUnavailable, "error.unavailable", err)
+		return
+	}
+	resp, err := s.provider.NewAuthorizeResponse(txCtx, ar, sess)
+	if err == nil && sid != "" && !recorded {
+		err = s.cfg.Store.AddSSOSessionClient(txCtx, sid, client.ID)
+	}
+	if err == nil {
+		err = s.cfg.Store.AppendAudit(txCtx, &storage.AuditEvent{Time: s.cfg.Now().UTC(), Type: audit.Authorize, Outcome: audit.OutcomeOK,
+			Subject: a.PublicSubject, ClientID: client.ID, Provider: a.Provider, Session: sid, Request: ar.GetID(),
+			Details: map[string]string{"scopes": strings.Join(ar.GetGrantedScopes(), " "), "acr": string(a.ACR)}})
+	}
+	if err == nil {
+		err = fositestorage.MaybeCommitTx(txCtx, s.cfg.Store)
+	} else {
+		_ = fositestorage.MaybeRollbackTx(txCtx, s.cfg.Store)
+	}
 	if err != nil {
 		s.authorizeError(w, r, ar, err)
 		return
 	}
-	if sid != "" && !recorded {
-		if err := s.cfg.Store.AddSSOSessionClient(ctx, sid, client.ID); err != nil {
-			s.logger().Warn("oidc: record client in sso session", "err", err)
-		}
-	}
-	s.cfg.Audit.Record(ctx, storage.AuditEvent{Type: audit.Authorize, Outcome: audit.OutcomeOK,
-		Subject: a.PublicSubject, ClientID: client.ID, Provider: a.Provider, Session: sid, Request: ar.GetID(),
-		Details: map[string]string{"scopes": strings.Join(ar.GetGrantedScopes(), " "), "acr": string(a.ACR)}})
 	s.provider.WriteAuthorizeResponse(ctx, issWriter{ResponseWriter: w, issuer: s.cfg.Issuer}, ar, resp)
 }
 
