@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/ory/fosite"
+	fositestorage "github.com/ory/fosite/storage"
 
 	"github.com/justiceconnect/justiceconnect/broker/audit"
 	"github.com/justiceconnect/justiceconnect/broker/session"
@@ -33,12 +34,21 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 			cs.Subject = ar.GetClient().GetID()
 		}
 	}
-	resp, err := s.provider.NewAccessResponse(ctx, ar)
+	// The tokens and their audit event are written in one transaction (fosite's own
+	// transactions join it): one commit per token response, and never a token
+	// without its event. Every write until the commit must use txCtx.
+	txCtx, err := fositestorage.MaybeBeginTx(ctx, s.cfg.Store)
 	if err != nil {
+		s.tokenError(w, r, ar, fosite.ErrTemporarilyUnavailable.WithWrap(err))
+		return
+	}
+	resp, err := s.provider.NewAccessResponse(txCtx, ar)
+	if err != nil {
+		_ = fositestorage.MaybeRollbackTx(txCtx, s.cfg.Store)
 		s.tokenError(w, r, ar, err)
 		return
 	}
-	ev := storage.AuditEvent{Type: audit.TokenIssued, Outcome: audit.OutcomeOK, ClientID: ar.GetClient().GetID(), Request: ar.GetID(),
+	ev := storage.AuditEvent{Time: s.cfg.Now().UTC(), Type: audit.TokenIssued, Outcome: audit.OutcomeOK, ClientID: ar.GetClient().GetID(), Request: ar.GetID(),
 		Details: map[string]string{"grant_type": strings.Join(ar.GetGrantTypes(), " "), "scopes": strings.Join(ar.GetGrantedScopes(), " "),
 			"audience": strings.Join(ar.GetGrantedAudience(), " ")}}
 	if cs, ok := ar.GetSession().(*session.Session); ok {
@@ -47,7 +57,16 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	if ar.GetGrantTypes().ExactOne("refresh_token") {
 		ev.Type = audit.Refresh
 	}
-	s.cfg.Audit.Record(ctx, ev)
+	err = s.cfg.Store.AppendAudit(txCtx, &ev)
+	if err == nil {
+		err = fositestorage.MaybeCommitTx(txCtx, s.cfg.Store)
+	} else {
+		_ = fositestorage.MaybeRollbackTx(txCtx, s.cfg.Store)
+	}
+	if err != nil {
+		s.tokenError(w, r, ar, fosite.ErrServerError.WithWrap(err).WithDebug(err.Error()))
+		return
+	}
 	s.provider.WriteAccessResponse(ctx, w, ar, resp)
 }
 
