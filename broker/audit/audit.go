@@ -21,11 +21,14 @@ const (
 	// SessionRevoked is an administrator ending a subject's SSO session and revoking
 	// its tokens (`justiceconnect sessions revoke`).
 	SessionRevoked = "admin.session_revoked"
-	Exchange       = "token.exchanged"
-	Authorize      = "authorize"
-	OutcomeOK      = "success"
-	OutcomeFail    = "failure"
-	OutcomeDeny    = "denied"
+	// DelegationAdmin is an administrator adding, listing or revoking delegations
+	// (`justiceconnect delegations`).
+	DelegationAdmin = "admin.delegation"
+	Exchange        = "token.exchanged"
+	Authorize       = "authorize"
+	OutcomeOK       = "success"
+	OutcomeFail     = "failure"
+	OutcomeDeny     = "denied"
 )
 
 // Log writes events to the store.

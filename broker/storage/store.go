@@ -37,6 +37,7 @@ type Store interface {
 	ConsentStore
 	KeyStore
 	AuditStore
+	DelegationStore
 
 	// UseOnce records key in namespace until expiresAt and returns ErrAlreadyUsed if it
 	// was recorded before and has not expired: SAML assertion IDs, logout token jti,
@@ -160,6 +161,39 @@ type ConsentStore interface {
 	GetConsent(ctx context.Context, subject, clientID string) (*Consent, error)
 	RevokeConsent(ctx context.Context, subject, clientID string, t time.Time) error
 	ListConsents(ctx context.Context, subject string) ([]*Consent, error)
+}
+
+// Delegation is a mandate: Actor may act for Subject toward the listed audiences
+// between NotBefore and NotAfter (RFC 8693 token exchange with an actor_token).
+// Actor and Subject are the broker's public subjects. A zero NotBefore or NotAfter
+// leaves that side open.
+type Delegation struct {
+	ID        string
+	Actor     string
+	Subject   string
+	Audiences []string
+	NotBefore time.Time
+	NotAfter  time.Time
+	RevokedAt *time.Time
+	CreatedAt time.Time
+	Reason    string
+}
+
+// DelegationStore keeps delegations.
+type DelegationStore interface {
+	// CreateDelegation fails with ErrConflict if the ID exists; a zero CreatedAt is
+	// set to the store's now.
+	CreateDelegation(ctx context.Context, d *Delegation) error
+	// ListDelegations returns the delegations whose Subject is subject ("" = all),
+	// revoked and expired ones included, oldest first.
+	ListDelegations(ctx context.Context, subject string) ([]*Delegation, error)
+	// RevokeDelegation marks the delegation revoked at t; an unknown ID is
+	// ErrNotFound, revoking a revoked one keeps the first time.
+	RevokeDelegation(ctx context.Context, id string, at time.Time) error
+	// ActiveDelegation returns a delegation in force at at (not revoked,
+	// NotBefore <= at < NotAfter) letting actor act for subject toward audience, or
+	// ErrNotFound when there is none.
+	ActiveDelegation(ctx context.Context, actor, subject, audience string, at time.Time) (*Delegation, error)
 }
 
 // Key states, in the order a key lives through them.

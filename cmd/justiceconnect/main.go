@@ -28,6 +28,7 @@ func commands() map[string]command {
 		"clients":      {"manage OAuth clients: add, list, rotate-secret, delete", runClients},
 		"audit":        {"check or export the audit trail: verify, export", runAudit},
 		"sessions":     {"list or revoke a user's SSO sessions and tokens: list, revoke", runSessions},
+		"delegations":  {"manage delegations (mandates) for token exchange: add, list, revoke", runDelegations},
 	}
 }
 

@@ -1,12 +1,15 @@
 package conformance
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/justiceconnect/justiceconnect/broker/storage"
 	"github.com/justiceconnect/justiceconnect/testsuite/harness"
 )
 
@@ -94,4 +97,78 @@ func TestTokenExchange(t *testing.T) {
 			t.Fatalf("%d %q", got.Status, got.Error)
 		}
 	})
+}
+
+// RFC 8693 §4.1 with SECURITY.md J6: an actor_token is accepted only while a
+// delegation (kept in the store, managed by `justiceconnect delegations`) lets that
+// actor act for the subject toward the requested audience; the new token names the
+// actor in "act".
+func TestTokenExchangeDelegation(t *testing.T) {
+	env := exchangeEnv(t)
+	ctx := context.Background()
+	user := env.Login(t, env.Browser(), exchangerID, exchangerSecret, harness.Judge, q("scope", "openid profession jurisdictions"))
+	clerk := env.Login(t, env.Browser(), exchangerID, exchangerSecret, harness.Clerk, q("scope", "openid profession"))
+	// exchanger is first_party (subject_type public): its tokens' sub is the
+	// broker's public subject, what delegations name.
+	judgeSub, _ := claimsOf(t, user.AccessToken)["sub"].(string)
+	clerkSub, _ := claimsOf(t, clerk.AccessToken)["sub"].(string)
+	if judgeSub == "" || clerkSub == "" || judgeSub == clerkSub {
+		t.Fatalf("subjects: judge %q, clerk %q", judgeSub, clerkSub)
+	}
+	exchange := func() *harness.Tokens {
+		return env.Token(t, exchangerID, exchangerSecret, q("grant_type", tokenExchange,
+			"subject_token", user.AccessToken, "subject_token_type", accessTokenType,
+			"actor_token", clerk.AccessToken, "actor_token_type", accessTokenType,
+			"audience", harness.APIAudience, "scope", "profession"))
+	}
+	wantRefused := func(t *testing.T, what string) {
+		t.Helper()
+		got := exchange()
+		if got.Status != http.StatusBadRequest || got.Error != "invalid_request" || got.AccessToken != "" {
+			t.Fatalf("%s: %d %q (%s), want 400 invalid_request", what, got.Status, got.Error, got.Description)
+		}
+	}
+	now := time.Now()
+	store := env.Broker.Store
+
+	// A delegation toward another audience does not help.
+	if err := store.CreateDelegation(ctx, &storage.Delegation{ID: "dlg-other-audience", Actor: clerkSub, Subject: judgeSub,
+		Audiences: []string{"https://api.justice.example/casier"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	wantRefused(t, "delegation for another audience")
+
+	// Nor one for another subject (the clerk acting for someone else).
+	if err := store.CreateDelegation(ctx, &storage.Delegation{ID: "dlg-other-subject", Actor: clerkSub, Subject: "someone-else",
+		Audiences: []string{harness.APIAudience}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	wantRefused(t, "delegation for another subject")
+
+	// In force: accepted, and the token carries act.
+	if err := store.CreateDelegation(ctx, &storage.Delegation{ID: "dlg-in-force", Actor: clerkSub, Subject: judgeSub,
+		Audiences: []string{harness.APIAudience}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), Reason: "greffe"}); err != nil {
+		t.Fatal(err)
+	}
+	ok := exchange()
+	if ok.Status != http.StatusOK {
+		t.Fatalf("exchange with a delegation in force: %d %s %s", ok.Status, ok.Error, ok.Description)
+	}
+	c := claimsOf(t, ok.AccessToken)
+	if c["sub"] != judgeSub || c["profession"] != "magistrat" {
+		t.Errorf("exchanged token is not the judge's: %v", c)
+	}
+	act, _ := c["act"].(map[string]any)
+	if act == nil || act["sub"] != clerkSub || act["profession"] != "greffier" {
+		t.Errorf("act = %v, want sub %q and profession greffier", c["act"], clerkSub)
+	}
+	if aud, _ := c["aud"].([]any); len(aud) != 1 || aud[0] != harness.APIAudience {
+		t.Errorf("aud = %v", c["aud"])
+	}
+
+	// Revoked: the same exchange is refused.
+	if err := store.RevokeDelegation(ctx, "dlg-in-force", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	wantRefused(t, "after revocation")
 }

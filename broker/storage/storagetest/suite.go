@@ -102,6 +102,7 @@ func Run(t *testing.T, open Opener) {
 		{"Expiry", expiryTests},
 		{"Audit", auditTests},
 		{"FositeFlows", flowTests},
+		{"Delegations", delegationTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
