@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -224,4 +226,41 @@ func between(s, from, to string) string {
 		return ""
 	}
 	return s[:j]
+}
+
+// BenchmarkBrokerTokenExchange: an API client trades a user's access token for one
+// aimed at another API (RFC 8693), at concurrency 32.
+func BenchmarkBrokerTokenExchange(b *testing.B) {
+	secret := filepath.Join(b.TempDir(), "exchanger")
+	if err := os.WriteFile(secret, []byte("exchanger-secret-0123456789"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	env := harness.Start(b, harness.Options{ExtraYAML: `  - client_id: exchanger
+    name: "API des juridictions"
+    kind: first_party
+    secret: {file: "` + secret + `"}
+    redirect_uris: ["` + harness.RedirectURI + `"]
+    grant_types: [authorization_code, "urn:ietf:params:oauth:grant-type:token-exchange"]
+    scopes: [openid, profession, jurisdictions]
+    audience: ["` + harness.APIAudience + `"]
+`})
+	user := env.Login(b, env.Browser(), "exchanger", "exchanger-secret-0123456789", harness.Judge, url.Values{"scope": {"openid profession"}})
+	c := env.HTTPClient()
+	form := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "subject_token": {user.AccessToken},
+		"subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}, "audience": {harness.APIAudience}, "scope": {"profession"}}
+	post(b, c, env.Issuer+"/token", form, "exchanger", "exchanger-secret-0123456789")
+	var l latencies
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			start := time.Now()
+			if status, body := post(b, c, env.Issuer+"/token", form, "exchanger", "exchanger-secret-0123456789"); status != 200 {
+				b.Errorf("exchange: %d %s", status, body)
+				return
+			}
+			l.add(time.Since(start))
+		}
+	})
+	report(b, &l)
 }
