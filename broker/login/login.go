@@ -394,3 +394,30 @@ func clientAddr(r *http.Request) string {
 	}
 	return strings.Trim(host, "[]")
 }
+
+// Refresh re-checks the person behind a grant at their provider, for the
+// refresh_token grant. It returns nil, nil when the provider cannot re-check
+// (it implements no providers.Refresher).
+func (h *Handler) Refresh(ctx context.Context, sess *session.Session) (*flow.Auth, error) {
+	p := h.byID[sess.Provider]
+	if p == nil {
+		return nil, providers.ErrUnknownUser // the provider left the configuration
+	}
+	var impl any = p.Password
+	switch {
+	case p.Redirect != nil:
+		impl = p.Redirect
+	case p.Certificate != nil:
+		impl = p.Certificate
+	}
+	rf, ok := impl.(providers.Refresher)
+	if !ok {
+		return nil, nil
+	}
+	id, err := rf.Refresh(ctx, providers.Identity{Provider: p.ID, Subject: sess.UpstreamSubject, Username: sess.Username})
+	if err != nil {
+		return nil, err
+	}
+	id.Provider = p.ID
+	return p.Mapper.Map(id), nil
+}

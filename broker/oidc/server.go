@@ -47,6 +47,10 @@ type Config struct {
 	MaxACR func(ctx context.Context, c *storage.Client) claims.ACR
 	// ExtraScopes are API scopes declared in configuration, advertised in discovery.
 	ExtraScopes []string
+	// Refresh re-checks the person at their provider when a refresh token is used
+	// (a disabled or deleted account must stop getting tokens) and returns the
+	// updated login outcome, or nil when the provider cannot re-check.
+	Refresh func(ctx context.Context, sess *session.Session) (*flow.Auth, error)
 	// Delegations answers whether an actor may act for a subject in RFC 8693 token
 	// exchange; nil refuses every actor token.
 	Delegations tokenexchange.Delegations

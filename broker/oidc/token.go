@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -8,8 +9,10 @@ import (
 	fositestorage "github.com/ory/fosite/storage"
 
 	"github.com/justiceconnect/justiceconnect/broker/audit"
+	"github.com/justiceconnect/justiceconnect/broker/release"
 	"github.com/justiceconnect/justiceconnect/broker/session"
 	"github.com/justiceconnect/justiceconnect/broker/storage"
+	"github.com/justiceconnect/justiceconnect/providers"
 )
 
 // token is step 6: fosite authenticates the client and runs the grant handlers.
@@ -32,6 +35,12 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		}
 		if cs, ok := ar.GetSession().(*session.Session); ok {
 			cs.Subject = ar.GetClient().GetID()
+		}
+	}
+	if ar.GetGrantTypes().ExactOne("refresh_token") {
+		if err := s.recheck(r, ar); err != nil {
+			s.tokenError(w, r, ar, err)
+			return
 		}
 	}
 	// The tokens and their audit event are written in one transaction (fosite's own
@@ -105,4 +114,31 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 			Details: map[string]string{"token_type_hint": r.PostFormValue("token_type_hint")}})
 	}
 	s.provider.WriteRevocationResponse(ctx, w, err)
+}
+
+// recheck asks the person's provider about them again before a refresh, and
+// refreshes the released claims with what it says. A disabled, deleted or moved
+// account gets invalid_grant and loses the grant's tokens.
+func (s *Server) recheck(r *http.Request, ar fosite.AccessRequester) error {
+	sess, ok := ar.GetSession().(*session.Session)
+	if !ok || s.cfg.Refresh == nil || sess.Provider == "" {
+		return nil
+	}
+	ctx := r.Context()
+	a, err := s.cfg.Refresh(ctx, sess)
+	switch {
+	case errors.Is(err, providers.ErrAccountDisabled) || errors.Is(err, providers.ErrUnknownUser):
+		_ = s.cfg.Store.RevokeRefreshToken(ctx, ar.GetID())
+		_ = s.cfg.Store.RevokeAccessToken(ctx, ar.GetID())
+		s.cfg.Audit.Record(ctx, storage.AuditEvent{Type: audit.Refresh, Outcome: audit.OutcomeDeny, ClientID: ar.GetClient().GetID(),
+			Subject: sess.PublicSubject, Provider: sess.Provider, Session: sess.SID, Details: map[string]string{"reason": "account no longer active"}})
+		return fosite.ErrInvalidGrant.WithHint("The account is no longer active at its identity provider.").WithWrap(err)
+	case err != nil:
+		// Fail closed: without the provider's word, no new tokens.
+		return fosite.ErrTemporarilyUnavailable.WithHint("The identity provider cannot be reached.").WithWrap(err)
+	case a == nil:
+		return nil
+	}
+	sess.Claims = release.Claims(ar.GetGrantedScopes(), a.Claims)
+	return nil
 }

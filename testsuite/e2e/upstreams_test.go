@@ -346,6 +346,8 @@ type flow struct {
 	// Pages are all responses seen at the broker, in order.
 	Pages   []*page
 	Consent bool
+	// Tokens is the token response of redeem.
+	Tokens *harness.Tokens
 }
 
 func (u *upstreams) newFlow(b *http.Client, client string) *flow {
@@ -403,6 +405,7 @@ func (f *flow) finish(t *testing.T, p *page) string {
 func (f *flow) redeem(t *testing.T, code string) map[string]any {
 	t.Helper()
 	tok := f.u.Redeem(t, f.client, f.secret, code, f.pkce)
+	f.Tokens = tok
 	if tok.Status != http.StatusOK || tok.AccessToken == "" || tok.IDToken == "" {
 		t.Fatalf("token endpoint: %d %s %s", tok.Status, tok.Error, tok.Description)
 	}
