@@ -263,8 +263,7 @@ func (b *Broker) AdminHandler() http.Handler { return metrics.AdminMux(b.Metrics
 func (b *Broker) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := b.Store.Ping(ctx); err != nil {
-		b.logger.Warn("readyz: store", "err", err)
+	if err := b.Ready(ctx); err != nil {
 		http.Error(w, "store unavailable\n", http.StatusServiceUnavailable)
 		return
 	}

@@ -36,16 +36,25 @@ type Provider struct {
 	Mapper      *mapping.Mapper
 }
 
-func (p *Provider) check(ctx context.Context) error {
+// impl returns whichever implementation is set.
+func (p *Provider) impl() providers.Provider {
 	switch {
 	case p.Password != nil:
-		return p.Password.Check(ctx)
+		return p.Password
 	case p.Redirect != nil:
-		return p.Redirect.Check(ctx)
+		return p.Redirect
 	case p.Certificate != nil:
-		return p.Certificate.Check(ctx)
+		return p.Certificate
 	}
-	return errors.New("login: provider has no implementation")
+	return nil
+}
+
+func (p *Provider) check(ctx context.Context) error {
+	impl := p.impl()
+	if impl == nil {
+		return errors.New("login: provider has no implementation")
+	}
+	return impl.Check(ctx)
 }
 
 // Config wires the login pages.
@@ -403,14 +412,7 @@ func (h *Handler) Refresh(ctx context.Context, sess *session.Session) (*flow.Aut
 	if p == nil {
 		return nil, providers.ErrUnknownUser // the provider left the configuration
 	}
-	var impl any = p.Password
-	switch {
-	case p.Redirect != nil:
-		impl = p.Redirect
-	case p.Certificate != nil:
-		impl = p.Certificate
-	}
-	rf, ok := impl.(providers.Refresher)
+	rf, ok := p.impl().(providers.Refresher)
 	if !ok {
 		return nil, nil
 	}
