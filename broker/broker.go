@@ -189,7 +189,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Broker, error) {
 		HMACSecret: derive(kek, "fosite-hmac"), PairwiseSalt: salt,
 		CodeLifetime: time.Duration(cfg.Tokens.CodeLifetime), AccessTokenLifetime: time.Duration(cfg.Tokens.AccessTokenLifetime),
 		IDTokenLifetime: time.Duration(cfg.Tokens.IDTokenLifetime), RefreshTokenLifetime: time.Duration(cfg.Tokens.RefreshTokenLifetime),
-		MaxACR: loginHandler.MaxACR, Refresh: loginHandler.Refresh, ExtraScopes: cfg.APIScopes, Delegations: delegations{store}, Logger: logger, Now: now,
+		MaxACR: loginHandler.MaxACR, Refresh: loginHandler.Refresh, UpstreamToken: loginHandler.UpstreamToken, ExtraScopes: cfg.APIScopes, Delegations: delegations{store}, Logger: logger, Now: now,
 	})
 	if err != nil {
 		return nil, err

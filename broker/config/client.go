@@ -81,6 +81,11 @@ type ClientConfig struct {
 	RefreshTokenLifetime  Duration `yaml:"refresh_token_lifetime"`
 	AllowedProviders      []string `yaml:"allowed_providers"`
 	AllowedProfessions    []string `yaml:"allowed_professions"`
+	// ExchangeSubjectTokens lists what RFC 8693 token exchange accepts from this
+	// client as subject_token beyond the broker's own access tokens: "id_token" (the
+	// broker's ID tokens issued to this first-party client) and "upstream:<provider
+	// id>" (tokens an upstream OpenID provider issued to the broker).
+	ExchangeSubjectTokens []string `yaml:"exchange_subject_tokens"`
 }
 
 // ApplyClientDefaults fills the settings left empty: kind, authentication method,
@@ -244,7 +249,37 @@ func (c *Config) ValidateClient(cl ClientConfig, path string) []Problem {
 			p.add(index(at("allowed_professions"), j), "%q is not a known profession (%s)", prof, professionList())
 		}
 	}
+	c.checkExchangeSubjects(p, cl, at("exchange_subject_tokens"))
 	return p.List
+}
+
+// checkExchangeSubjects checks exchange_subject_tokens: token exchange must be
+// granted, ID tokens are traded by first parties only (a partner's ID token carries
+// a pairwise sub and consented claims meant for that partner alone), and an
+// upstream must be a configured OpenID provider, the only type that verifies tokens.
+func (c *Config) checkExchangeSubjects(p *Problems, cl ClientConfig, path string) {
+	if len(cl.ExchangeSubjectTokens) > 0 && !slices.Contains(cl.GrantTypes, GrantTokenExchange) {
+		p.add(path, "needs %q in grant_types", GrantTokenExchange)
+	}
+	for j, v := range cl.ExchangeSubjectTokens {
+		at := index(path, j)
+		switch id, upstream := strings.CutPrefix(v, storage.ExchangeUpstreamPrefix); {
+		case v == storage.ExchangeIDToken:
+			if cl.Kind != KindFirstParty {
+				p.add(at, "%q is for first_party clients only", v)
+			}
+		case upstream:
+			i := slices.IndexFunc(c.Providers, func(pr ProviderConfig) bool { return pr.ID == id })
+			switch {
+			case i < 0:
+				p.add(at, "%q is not a configured provider", id)
+			case c.Providers[i].Type != "oidc":
+				p.add(at, "provider %q is of type %s; only oidc providers verify tokens", id, c.Providers[i].Type)
+			}
+		default:
+			p.add(at, "%q: use %s or %s<provider id>", v, storage.ExchangeIDToken, storage.ExchangeUpstreamPrefix)
+		}
+	}
 }
 
 // checkBcrypt accepts a $2a$ or $2b$ bcrypt hash of cost MinBcryptCost or more.
@@ -316,6 +351,7 @@ func ToStorageClient(cc ClientConfig, hashSecret func([]byte) ([]byte, error)) (
 		RefreshTokenLifespan:             time.Duration(cc.RefreshTokenLifetime),
 		AllowedProviders:                 slices.Clone(cc.AllowedProviders),
 		AllowedProfessions:               slices.Clone(cc.AllowedProfessions),
+		ExchangeSubjectTokens:            slices.Clone(cc.ExchangeSubjectTokens),
 		Source:                           "config",
 	}
 	switch {

@@ -54,6 +54,9 @@ type Config struct {
 	// Delegations answers whether an actor may act for a subject in RFC 8693 token
 	// exchange; nil refuses every actor token.
 	Delegations tokenexchange.Delegations
+	// UpstreamToken verifies an upstream provider's token for token exchange; nil
+	// refuses upstream subject tokens.
+	UpstreamToken UpstreamTokenFunc
 
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -128,15 +131,18 @@ func New(cfg Config) (*Server, error) {
 			return c, err
 		}
 	}
-	fc.TokenEndpointHandlers.Append(&tokenexchange.Handler{
-		Strategy: core, Storage: cfg.Store, Delegations: cfg.Delegations,
+	exchange := &tokenexchange.Handler{
+		Strategy: core, Storage: cfg.Store, Delegations: cfg.Delegations, Issuer: cfg.Issuer,
 		MaxLifetime: cfg.AccessTokenLifetime, Now: cfg.Now,
 		Audit: func(ctx context.Context, clientID, subject, actor, audience, delegation string) {
 			cfg.Audit.Record(ctx, storage.AuditEvent{Type: audit.Exchange, Outcome: audit.OutcomeOK, ClientID: clientID, Subject: subject,
 				Details: map[string]string{"actor": actor, "audience": audience, "delegation": delegation}})
 		},
-	})
-	return &Server{cfg: cfg, provider: provider, signer: signer, fosite: fc}, nil
+	}
+	fc.TokenEndpointHandlers.Append(exchange)
+	srv := &Server{cfg: cfg, provider: provider, signer: signer, fosite: fc}
+	exchange.Foreign = foreignTokens{srv}
+	return srv, nil
 }
 
 // Provider exposes the composed fosite provider (token exchange and tests use it).

@@ -67,39 +67,50 @@ func (s *tokenSigner) sign(ctx context.Context, alg, typ string, payload []byte)
 	return k.Sign(payload, typ)
 }
 
+// accessTokenTyp is the typ of JWT access tokens (RFC 9068 §2.1).
+const accessTokenTyp = "at+jwt"
+
 // verify checks a compact JWS made by the broker and returns its claims. Expiry is
 // not checked here.
 func (s *tokenSigner) verify(ctx context.Context, token string) (map[string]any, error) {
+	m, _, err := s.verifyTyped(ctx, token)
+	return m, err
+}
+
+// verifyTyped is verify that also returns the typ header, which tells an ID token
+// from an access token (at+jwt) or a logout token (logout+jwt).
+func (s *tokenSigner) verifyTyped(ctx context.Context, token string) (map[string]any, string, error) {
 	jws, err := jose.ParseSigned(token, signingAlgs)
 	if err != nil {
-		return nil, fmt.Errorf("oidc: parse token: %w", err)
+		return nil, "", fmt.Errorf("oidc: parse token: %w", err)
 	}
 	if len(jws.Signatures) != 1 {
-		return nil, errors.New("oidc: token must have exactly one signature")
+		return nil, "", errors.New("oidc: token must have exactly one signature")
 	}
 	h := jws.Signatures[0].Protected
 	if h.KeyID == "" {
-		return nil, errors.New("oidc: token has no kid")
+		return nil, "", errors.New("oidc: token has no kid")
 	}
 	pub, alg, err := s.keys.PublicKey(ctx, h.KeyID)
 	if err != nil {
-		return nil, fmt.Errorf("oidc: unknown key %q: %w", h.KeyID, err)
+		return nil, "", fmt.Errorf("oidc: unknown key %q: %w", h.KeyID, err)
 	}
 	if alg != h.Algorithm {
-		return nil, fmt.Errorf("oidc: key %q is for %s, token says %s", h.KeyID, alg, h.Algorithm)
+		return nil, "", fmt.Errorf("oidc: key %q is for %s, token says %s", h.KeyID, alg, h.Algorithm)
 	}
 	payload, err := jws.Verify(pub)
 	if err != nil {
-		return nil, fmt.Errorf("oidc: bad signature: %w", err)
+		return nil, "", fmt.Errorf("oidc: bad signature: %w", err)
 	}
 	var m map[string]any
 	if err := json.Unmarshal(payload, &m); err != nil {
-		return nil, fmt.Errorf("oidc: token payload: %w", err)
+		return nil, "", fmt.Errorf("oidc: token payload: %w", err)
 	}
 	if iss, _ := m["iss"].(string); iss != s.issuer {
-		return nil, fmt.Errorf("oidc: token issuer %q is not ours", iss)
+		return nil, "", fmt.Errorf("oidc: token issuer %q is not ours", iss)
 	}
-	return m, nil
+	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
+	return m, typ, nil
 }
 
 // Decode is used by fosite for id_token_hint: a token we signed, possibly expired
@@ -215,7 +226,7 @@ func (a *accessTokenStrategy) GenerateAccessToken(ctx context.Context, req fosit
 	if err != nil {
 		return "", "", fmt.Errorf("oidc: encode access token: %w", err)
 	}
-	token, err := a.signer.sign(ctx, "ES256", "at+jwt", payload)
+	token, err := a.signer.sign(ctx, "ES256", accessTokenTyp, payload)
 	if err != nil {
 		return "", "", err
 	}

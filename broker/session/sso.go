@@ -56,7 +56,12 @@ func (m *SSO) Current(r *http.Request) (*storage.SSOSession, error) {
 	if id == "" {
 		return nil, nil
 	}
-	s, err := m.Store.GetSSOSession(r.Context(), id)
+	return m.Live(r.Context(), id)
+}
+
+// Live returns the SSO session id if it is neither ended nor expired, else nil.
+func (m *SSO) Live(ctx context.Context, id string) (*storage.SSOSession, error) {
+	s, err := m.Store.GetSSOSession(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil
 	}

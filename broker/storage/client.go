@@ -63,6 +63,10 @@ type Client struct {
 	AllowedProviders []string `json:"allowed_providers,omitempty"`
 	// AllowedProfessions limits the population admitted (empty: everyone).
 	AllowedProfessions []string `json:"allowed_professions,omitempty"`
+	// ExchangeSubjectTokens lists the subject tokens token exchange accepts from this
+	// client beyond the broker's own access tokens: ExchangeIDToken and
+	// ExchangeUpstreamPrefix+provider ID.
+	ExchangeSubjectTokens []string `json:"exchange_subject_tokens,omitempty"`
 
 	// Source says where the client was declared: "config" (synced at start) or
 	// "cli" (justiceconnect clients add).
@@ -70,6 +74,12 @@ type Client struct {
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
+
+// Values of Client.ExchangeSubjectTokens.
+const (
+	ExchangeIDToken        = "id_token"
+	ExchangeUpstreamPrefix = "upstream:"
+)
 
 var (
 	_ fosite.Client                         = (*Client)(nil)

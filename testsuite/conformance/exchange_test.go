@@ -18,6 +18,9 @@ const (
 	exchangerSecret = "exchanger-secret-0123456789"
 	tokenExchange   = "urn:ietf:params:oauth:grant-type:token-exchange"
 	accessTokenType = "urn:ietf:params:oauth:token-type:access_token"
+	idTokenType     = "urn:ietf:params:oauth:token-type:id_token"
+	// strictExchangerID may exchange tokens but its policy accepts no ID token.
+	strictExchangerID = "exchanger-strict"
 )
 
 func exchangeEnv(t *testing.T) *harness.Env {
@@ -32,6 +35,15 @@ func exchangeEnv(t *testing.T) *harness.Env {
     redirect_uris: ["` + harness.RedirectURI + `"]
     grant_types: [authorization_code, "` + tokenExchange + `"]
     scopes: [openid, profile, profession, jurisdictions, justice_roles, "detenus:read"]
+    audience: ["` + harness.APIAudience + `"]
+    exchange_subject_tokens: [id_token]
+  - client_id: ` + strictExchangerID + `
+    name: "API stricte"
+    kind: first_party
+    secret: {file: "` + secret + `"}
+    redirect_uris: ["` + harness.RedirectURI + `"]
+    grant_types: [authorization_code, "` + tokenExchange + `"]
+    scopes: [openid, profession]
     audience: ["` + harness.APIAudience + `"]
 `})
 }
@@ -171,4 +183,63 @@ func TestTokenExchangeDelegation(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantRefused(t, "after revocation")
+}
+
+// RFC 8693 §2.1 lets the server decide which subject token types it accepts: the
+// broker's own ID tokens are accepted from a first-party client whose policy says so
+// (exchange_subject_tokens: [id_token]), only for the client the ID token was
+// issued to, and only while the SSO session it names is alive.
+func TestTokenExchangeIDToken(t *testing.T) {
+	env := exchangeEnv(t)
+	exchange := func(id string, form url.Values) *harness.Tokens {
+		form.Set("grant_type", tokenExchange)
+		return env.Token(t, id, exchangerSecret, form)
+	}
+	user := env.Login(t, env.Browser(), exchangerID, exchangerSecret, harness.Judge, q("scope", "openid profession jurisdictions"))
+	ok := exchange(exchangerID, q("subject_token", user.IDToken, "subject_token_type", idTokenType, "audience", harness.APIAudience, "scope", "profession"))
+	if ok.Status != http.StatusOK {
+		t.Fatalf("exchange of an ID token: %d %s %s", ok.Status, ok.Error, ok.Description)
+	}
+	c, id := claimsOf(t, ok.AccessToken), claimsOf(t, user.IDToken)
+	if c["sub"] != id["sub"] || c["profession"] != "magistrat" || c["scope"] != "profession" || c["acr"] != id["acr"] {
+		t.Errorf("claims of the token exchanged for an ID token = %v (ID token %v)", c, id)
+	}
+	if _, leaked := c["jurisdictions"]; leaked {
+		t.Errorf("a claim of a scope not requested reached the token: %v", c)
+	}
+	if c["exp"].(float64) > id["exp"].(float64) {
+		t.Errorf("the new token outlives the ID token")
+	}
+
+	strict := env.Login(t, env.Browser(), strictExchangerID, exchangerSecret, harness.Judge, q("scope", "openid profession"))
+	for name, tc := range map[string]struct {
+		client string
+		form   url.Values
+	}{
+		"policy refuses ID tokens":         {strictExchangerID, q("subject_token", strict.IDToken, "subject_token_type", idTokenType, "audience", harness.APIAudience)},
+		"ID token of another client":       {exchangerID, q("subject_token", strict.IDToken, "subject_token_type", idTokenType, "audience", harness.APIAudience)},
+		"access token sent as an ID token": {exchangerID, q("subject_token", user.AccessToken, "subject_token_type", idTokenType, "audience", harness.APIAudience)},
+		"tampered ID token":                {exchangerID, q("subject_token", tamperSignature(user.IDToken), "subject_token_type", idTokenType, "audience", harness.APIAudience)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got := exchange(tc.client, tc.form)
+			if got.Status != http.StatusBadRequest || got.Error != "invalid_request" || got.AccessToken != "" {
+				t.Fatalf("%d %q (%s), want 400 invalid_request", got.Status, got.Error, got.Description)
+			}
+		})
+	}
+
+	t.Run("session ended", func(t *testing.T) {
+		sid, _ := id["sid"].(string)
+		if sid == "" {
+			t.Fatal("the ID token has no sid")
+		}
+		if err := env.Broker.Store.EndSSOSession(context.Background(), sid, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		got := exchange(exchangerID, q("subject_token", user.IDToken, "subject_token_type", idTokenType, "audience", harness.APIAudience))
+		if got.Status != http.StatusBadRequest || got.Error != "invalid_request" {
+			t.Fatalf("after logout: %d %q, want 400 invalid_request", got.Status, got.Error)
+		}
+	})
 }

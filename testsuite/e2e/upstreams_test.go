@@ -55,7 +55,8 @@ func (u *upstreams) cjNow() time.Time { return time.Now().Add(time.Duration(u.cj
 
 // startUpstreams starts slapd, SimpleSAMLphp and oidc-provider, then a broker over
 // HTTPS with the providers annuaire (ldap), barreau (saml) and cj (oidc).
-func startUpstreams(t *testing.T) *upstreams {
+// Options edit the bailiffs' IdP before it starts.
+func startUpstreams(t *testing.T, cjOptions ...func(*peer.BailiffsIdPOptions)) *upstreams {
 	t.Helper()
 	dir := t.TempDir()
 	srv := httptest.NewUnstartedServer(nil)
@@ -66,12 +67,16 @@ func startUpstreams(t *testing.T) *upstreams {
 
 	u.slapd = peer.StartSlapd(t, peer.SlapdOptions{})
 	u.ssp = peer.StartSimpleSAMLphp(t, peer.SAMLIdPOptions{})
-	u.cj = peer.StartBailiffsIdP(t, peer.BailiffsIdPOptions{Clients: []peer.BailiffsClient{{
+	cjOpts := peer.BailiffsIdPOptions{Clients: []peer.BailiffsClient{{
 		ClientID:               "justiceconnect",
 		ClientSecret:           randomString(32),
 		RedirectURIs:           []string{issuer + "/login/callback/cj"},
 		PostLogoutRedirectURIs: []string{issuer + "/logout/done"},
-	}}})
+	}}}
+	for _, o := range cjOptions {
+		o(&cjOpts)
+	}
+	u.cj = peer.StartBailiffsIdP(t, cjOpts)
 
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
@@ -159,13 +164,23 @@ clients:
     redirect_uris: [%q]
     grant_types: [authorization_code, refresh_token]
     scopes: [openid, profile, email, uid, idp_id, profession, jurisdictions, justice_roles]
+  - client_id: %s
+    name: "Plateforme des commissaires de justice"
+    kind: first_party
+    secret: {file: %q}
+    grant_types: ["urn:ietf:params:oauth:grant-type:token-exchange"]
+    scopes: [openid, profile, profession]
+    audience: [%q]
+    exchange_subject_tokens: ["upstream:cj"]
+    allowed_professions: [commissaire_de_justice]
 `, issuer, filepath.Join(dir, "broker.db"), write("kek", base64.StdEncoding.EncodeToString(kek)+"\n"),
 		labelAnnuaire, u.slapd.LDAPSURL, u.slapd.CAFile, u.slapd.ServiceDN, u.slapd.ServicePasswordFile, u.slapd.PeopleDN,
 		peer.SlapdDisabledFilter, "cn=magistrats,"+groups, "cn=greffiers,"+groups,
 		labelBarreau, samlEntityID, issuer+"/login/callback/barreau", idpMetadata,
 		labelCJ, u.cj.Issuer, u.cj.Client().ClientID, write("cj-secret", u.cj.Client().ClientSecret+"\n"),
 		harness.PartnerID, write("partner", harness.PartnerSecret+"\n"), harness.RedirectURI,
-		harness.MinistryID, write("ministry", harness.MinistrySecret+"\n"), harness.RedirectURI)
+		harness.MinistryID, write("ministry", harness.MinistrySecret+"\n"), harness.RedirectURI,
+		cjExchangerID, write("cj-exchanger", cjExchangerSecret+"\n"), harness.APIAudience)
 	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
 		t.Fatalf("configuration: %v\n%s", err, yaml)

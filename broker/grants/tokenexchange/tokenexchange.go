@@ -2,6 +2,8 @@ package tokenexchange
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,7 +13,9 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
 
+	"github.com/justiceconnect/justiceconnect/broker/release"
 	"github.com/justiceconnect/justiceconnect/broker/session"
+	"github.com/justiceconnect/justiceconnect/broker/storage"
 	"github.com/justiceconnect/justiceconnect/claims"
 )
 
@@ -20,6 +24,7 @@ const (
 	GrantType       = "urn:ietf:params:oauth:grant-type:token-exchange"
 	TypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
 	TypeJWT         = "urn:ietf:params:oauth:token-type:jwt"
+	TypeIDToken     = "urn:ietf:params:oauth:token-type:id_token"
 )
 
 // ErrInvalidTarget is RFC 8693 §2.2.2's error for an audience or resource the
@@ -33,11 +38,25 @@ type Delegations interface {
 	Allowed(ctx context.Context, actor, subject, audience string, at time.Time) (string, error)
 }
 
+// ForeignTokens vouches for subject and actor tokens that are not the broker's own
+// access tokens: its ID tokens and upstream providers' tokens, which the store knows
+// nothing of. Resolve returns the session the token stands for, rebuilt for client
+// (sub, claims of the client's scopes, acr), with the token's own expiry as the
+// access token expiry; it fails when the client's policy refuses such a token
+// (storage.Client.ExchangeSubjectTokens) or the token does not verify.
+type ForeignTokens interface {
+	Resolve(ctx context.Context, client *storage.Client, token, tokenType string) (*session.Session, error)
+}
+
 // Handler implements the grant.
 type Handler struct {
 	Strategy    oauth2.AccessTokenStrategy
 	Storage     oauth2.AccessTokenStorage
 	Delegations Delegations
+	// Issuer is the broker's issuer: a token it names is looked up as the broker's own.
+	Issuer string
+	// Foreign, when set, accepts ID tokens and upstream tokens (see ForeignTokens).
+	Foreign ForeignTokens
 	// MaxLifetime caps the issued token's lifetime (also capped by the subject token's).
 	MaxLifetime time.Duration
 	Now         func() time.Time
@@ -55,6 +74,15 @@ func (h *Handler) CanHandleTokenEndpointRequest(_ context.Context, r fosite.Acce
 // tokens (SECURITY.md J8).
 func (h *Handler) CanSkipClientAuth(context.Context, fosite.AccessRequester) bool { return false }
 
+// subjectGrant is what a subject or actor token stands for: who, for which client,
+// toward which audiences, with which scopes.
+type subjectGrant struct {
+	sess     *session.Session
+	clientID string
+	audience []string
+	scopes   []string
+}
+
 type exchangeState struct {
 	audience   []string
 	delegation string
@@ -67,7 +95,10 @@ func (h *Handler) HandleTokenEndpointRequest(ctx context.Context, r fosite.Acces
 	if !h.CanHandleTokenEndpointRequest(ctx, r) {
 		return fosite.ErrUnknownRequest
 	}
-	client := r.GetClient()
+	client, ok := r.GetClient().(*storage.Client)
+	if !ok {
+		return fosite.ErrServerError.WithDebug("tokenexchange: unexpected client type")
+	}
 	if client.IsPublic() {
 		return fosite.ErrUnauthorizedClient.WithHint("Token exchange is for confidential clients only.")
 	}
@@ -86,13 +117,13 @@ func (h *Handler) HandleTokenEndpointRequest(ctx context.Context, r fosite.Acces
 	if rt := form.Get("requested_token_type"); rt != "" && rt != TypeAccessToken && rt != TypeJWT {
 		return fosite.ErrInvalidRequest.WithHint("Only access tokens (access_token or jwt) can be requested.")
 	}
-	subject, err := h.lookup(ctx, subjectToken, subjectType)
+	subject, err := h.resolve(ctx, client, subjectToken, subjectType)
 	if err != nil {
-		return fosite.ErrInvalidRequest.WithHint("The subject_token is invalid, expired or revoked.").WithWrap(err)
+		return fosite.ErrInvalidRequest.WithHint("The subject_token is invalid, expired, revoked or not accepted from this client.").WithWrap(err)
 	}
-	subjectSess := subject.GetSession().(*session.Session)
+	subjectSess := subject.sess
 	// J3: the subject token must have been issued to, or be aimed at, this client.
-	if subject.GetClient().GetID() != client.GetID() && !slices.Contains(subject.GetGrantedAudience(), client.GetID()) {
+	if subject.clientID != client.GetID() && !slices.Contains(subject.audience, client.GetID()) {
 		return fosite.ErrInvalidRequest.WithHint("The subject_token was not issued to this client.")
 	}
 	// J4: every requested target must be one this client may ask for.
@@ -107,7 +138,7 @@ func (h *Handler) HandleTokenEndpointRequest(ctx context.Context, r fosite.Acces
 	}
 	// J5: scopes never widen: requested ⊆ subject's granted ∩ client's.
 	allowed := []string{}
-	for _, s := range subject.GetGrantedScopes() {
+	for _, s := range subject.scopes {
 		if slices.Contains(client.GetScopes(), s) {
 			allowed = append(allowed, s)
 		}
@@ -122,13 +153,20 @@ func (h *Handler) HandleTokenEndpointRequest(ctx context.Context, r fosite.Acces
 		}
 	}
 	sess := subjectSess.Clone().(*session.Session)
+	// The claims follow the scopes: a narrowed token carries only what its scopes
+	// release (OIDC Core §5.4), the act chain added below excepted.
+	prevAct, hadAct := sess.Claims[claims.ClaimAct]
+	sess.Claims = release.Claims(requested, sess.Claims)
+	if hadAct {
+		sess.Claims[claims.ClaimAct] = prevAct
+	}
 	state := exchangeState{audience: targets}
 	if actorToken != "" {
-		actor, err := h.lookup(ctx, actorToken, actorType)
+		actor, err := h.resolve(ctx, client, actorToken, actorType)
 		if err != nil {
-			return fosite.ErrInvalidRequest.WithHint("The actor_token is invalid, expired or revoked.").WithWrap(err)
+			return fosite.ErrInvalidRequest.WithHint("The actor_token is invalid, expired, revoked or not accepted from this client.").WithWrap(err)
 		}
-		actorSess := actor.GetSession().(*session.Session)
+		actorSess := actor.sess
 		if h.Delegations == nil {
 			return fosite.ErrInvalidRequest.WithHint("No delegation allows this actor to act for this subject.")
 		}
@@ -145,11 +183,8 @@ func (h *Handler) HandleTokenEndpointRequest(ctx context.Context, r fosite.Acces
 			act["profession"] = p
 		}
 		// RFC 8693 §4.1: a chain nests the previous actor inside the new one.
-		if prev, ok := subjectSess.Claims[claims.ClaimAct]; ok {
-			act["act"] = prev
-		}
-		if sess.Claims == nil {
-			sess.Claims = map[string]any{}
+		if hadAct {
+			act["act"] = prevAct
 		}
 		sess.Claims[claims.ClaimAct] = act
 		state.actor = actorSess.Subject
@@ -173,12 +208,63 @@ func (h *Handler) HandleTokenEndpointRequest(ctx context.Context, r fosite.Acces
 	return nil
 }
 
-// lookup accepts the broker's own access tokens only: the signature is checked and
-// the grant must still be active in the store (a revoked token cannot be traded).
-func (h *Handler) lookup(ctx context.Context, token, tokenType string) (fosite.Requester, error) {
-	if tokenType != TypeAccessToken && tokenType != TypeJWT {
-		return nil, fmt.Errorf("tokenexchange: unsupported token type %q", tokenType)
+// resolve finds what a subject or actor token stands for. The broker's own access
+// tokens are checked against the store (a revoked grant cannot be traded); any
+// other token (the broker's ID tokens, an upstream's tokens) goes to Foreign,
+// which applies the client's policy. The unverified iss only routes the token:
+// each path verifies the signature itself.
+func (h *Handler) resolve(ctx context.Context, client *storage.Client, token, tokenType string) (subjectGrant, error) {
+	switch tokenType {
+	case TypeAccessToken, TypeJWT:
+		if iss := UnverifiedIssuer(token); iss == h.Issuer || h.Foreign == nil {
+			req, err := h.lookup(ctx, token)
+			if err != nil {
+				return subjectGrant{}, err
+			}
+			return subjectGrant{sess: req.GetSession().(*session.Session), clientID: req.GetClient().GetID(),
+				audience: req.GetGrantedAudience(), scopes: req.GetGrantedScopes()}, nil
+		}
+	case TypeIDToken:
+		if h.Foreign == nil {
+			return subjectGrant{}, errors.New("tokenexchange: ID tokens are not accepted")
+		}
+	default:
+		return subjectGrant{}, fmt.Errorf("tokenexchange: unsupported token type %q", tokenType)
 	}
+	sess, err := h.Foreign.Resolve(ctx, client, token, tokenType)
+	if err != nil {
+		return subjectGrant{}, err
+	}
+	if !sess.GetExpiresAt(fosite.AccessToken).After(h.Now()) {
+		return subjectGrant{}, errors.New("tokenexchange: token expired")
+	}
+	// Resolve rebuilt the session for this client with the client's scopes.
+	return subjectGrant{sess: sess, clientID: client.GetID(), scopes: client.GetScopes()}, nil
+}
+
+// UnverifiedIssuer reads iss from a JWT without checking it, to route the token to
+// the verifier that will; "" when the token is not a JWT.
+func UnverifiedIssuer(token string) string {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		Iss string `json:"iss"`
+	}
+	if json.Unmarshal(payload, &c) != nil {
+		return ""
+	}
+	return c.Iss
+}
+
+// lookup accepts the broker's own access tokens: the signature is checked and the
+// grant must still be active in the store.
+func (h *Handler) lookup(ctx context.Context, token string) (fosite.Requester, error) {
 	if err := h.Strategy.ValidateAccessToken(ctx, nil, token); err != nil {
 		return nil, err
 	}
