@@ -200,6 +200,9 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Broker, error) {
 	srv.Register(mux)
 	loginHandler.Register(mux)
 	mux.Handle("GET /static/", pages.StaticHandler())
+	if err := pages.RegisterKit(mux, cfg.Issuer); err != nil { // /partner-kit/, /a-propos
+		return nil, fmt.Errorf("broker: partner kit: %w", err)
+	}
 	for _, u := range deps.Upstreams {
 		// SAML service provider metadata, at a stable URL per provider.
 		if md, ok := u.Impl.(interface{ Metadata() ([]byte, error) }); ok {

@@ -189,7 +189,13 @@ func normLang(lang string) string {
 func (p *Pages) lookup(lang, key string) (string, bool) {
 	s, ok := messages[normLang(lang)][key]
 	if !ok {
+		s, ok = accountMessages[normLang(lang)][key]
+	}
+	if !ok {
 		s, ok = messages[French][key]
+	}
+	if !ok {
+		s, ok = accountMessages[French][key]
 	}
 	if !ok {
 		return "", false

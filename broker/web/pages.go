@@ -103,7 +103,7 @@ func New(opts Options) (*Pages, error) {
 
 // allPages lists one value of every page type, so New can check each has a template.
 var allPages = []Page{LoginPage{}, ChooserPage{}, ConsentPage{}, ErrorPage{}, LogoutConfirmPage{},
-	LoggedOutPage{}, AutoPostPage{}, MessagePage{}}
+	LoggedOutPage{}, AutoPostPage{}, MessagePage{}, PartnerKitPage{}, AboutPage{}, AccountPage{}}
 
 // Render writes page with status. Pages are never cached: they carry flow IDs and
 // errors about one person's login. The page is rendered to memory first so a

@@ -61,6 +61,14 @@ func samples(lang string) []sample {
 			ReturnURL:        "https://portail.justice.example/"}},
 		{"autopost", http.StatusOK, AutoPostPage{Lang: lang, CorrelationID: corr, Action: "https://idp.barreau.example/sso",
 			Fields: map[string]string{"SAMLRequest": "PHNhbWxwOkF1dGhuUmVxdWVzdC8+", "RelayState": "r-1"}}},
+		{"account", http.StatusOK, AccountPage{Lang: lang, CorrelationID: corr, Name: "Camille Martin", Action: "/compte/retirer",
+			Notice: "account.withdrawn", Consents: []AccountConsent{
+				{ClientID: "mediation", ClientName: "Médiation en ligne", Organization: "Association Médiation Plus",
+					Scopes: []string{"Vos nom et prénom", "Votre profession"}, GrantedAt: "14 mars 2031", GrantedISO: "2031-03-14"},
+				{ClientID: "agenda", ClientName: "Agenda des audiences", Scopes: []string{"Vos nom et prénom"}, GrantedAt: "2 avril 2031", GrantedISO: "2031-04-02"},
+			}}},
+		{"account_empty", http.StatusOK, AccountPage{Lang: lang, CorrelationID: corr, Action: "/compte/retirer"}},
+		{"account_logged_out", http.StatusOK, AccountPage{Lang: lang, CorrelationID: corr, LoggedOut: true}},
 		{"message", http.StatusOK, MessagePage{Lang: lang, CorrelationID: corr, Title: "JusticeConnect",
 			Message: "Ce service permet aux professionnels de la justice de s'identifier."}},
 	}
