@@ -103,6 +103,7 @@ func Run(t *testing.T, open Opener) {
 		{"Audit", auditTests},
 		{"FositeFlows", flowTests},
 		{"Delegations", delegationTests},
+		{"ConsentWithdrawal", consentTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
