@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/justiceconnect/justiceconnect/broker/account"
 	"github.com/justiceconnect/justiceconnect/broker/audit"
 	"github.com/justiceconnect/justiceconnect/broker/config"
 	"github.com/justiceconnect/justiceconnect/broker/flow"
@@ -203,6 +204,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Broker, error) {
 	if err := pages.RegisterKit(mux, cfg.Issuer); err != nil { // /partner-kit/, /a-propos
 		return nil, fmt.Errorf("broker: partner kit: %w", err)
 	}
+	account.New(account.Config{Store: store, SSO: sso, Pages: pages, Audit: auditLog, PairwiseSalt: salt, Logger: logger, Now: now}).Register(mux)
 	for _, u := range deps.Upstreams {
 		// SAML service provider metadata, at a stable URL per provider.
 		if md, ok := u.Impl.(interface{ Metadata() ([]byte, error) }); ok {
