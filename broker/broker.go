@@ -51,6 +51,7 @@ type Deps struct {
 // Broker is a running JusticeConnect.
 type Broker struct {
 	handler http.Handler
+	card    http.Handler
 	Store   storage.Store
 	Keys    *keys.Manager
 	OIDC    *oidc.Server
@@ -182,8 +183,13 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Broker, error) {
 		}
 		entries = append(entries, e)
 	}
+	proxies, err := login.ParseTrustedProxies(cfg.CardListen.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
 	loginHandler := login.New(login.Config{Issuer: cfg.Issuer, Store: store, Flows: flows, SSO: sso, Pages: pages,
-		Audit: auditLog, Providers: entries, Logger: logger, Now: now})
+		Audit: auditLog, Providers: entries, Logger: logger, Now: now,
+		Card: login.CardOrigin{PublicURL: cfg.CardListen.PublicURL, TrustedProxies: proxies}})
 
 	srv, err := oidc.New(oidc.Config{
 		Issuer: cfg.Issuer, Store: store, Keys: km, Pages: pages, SSO: sso, Flows: flows, Audit: auditLog,
@@ -227,6 +233,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Broker, error) {
 		pages.Render(w, r, http.StatusOK, web.MessagePage{Lang: lang, CorrelationID: oidc.CorrelationID(r), Title: "JusticeConnect",
 			Message: "Service d'identification des professionnels de la justice."})
 	})
+	b.card = b.cardHandler(pages, loginHandler)
 	m := metrics.New()
 	b.Metrics = m
 	// The metrics middleware sits directly around the mux, so it can read the

@@ -39,6 +39,18 @@ var (
 	ErrThrottled = errors.New("providers: too many attempts")
 )
 
+// Reason returns the short machine reason a provider attached to err, such as
+// "expired" or "revoked" for a refused card, so that the broker can tell the person
+// in plain words; "" when there is none. Providers attach one by returning an error
+// with a Reason() string method anywhere in the chain.
+func Reason(err error) string {
+	var r interface{ Reason() string }
+	if errors.As(err, &r) {
+		return r.Reason()
+	}
+	return ""
+}
+
 // Provider is what every upstream identity source implements.
 type Provider interface {
 	// Check reports whether the upstream can serve logins now. It backs /readyz, and

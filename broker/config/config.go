@@ -54,13 +54,22 @@ type Listen struct {
 	TLSKeyFile  string `yaml:"tls_key_file"`
 }
 
-// CardListen is the smart-card origin: a listener that asks for a client
-// certificate (optional).
+// CardListen is the smart-card origin (optional): a listener of its own, because a
+// server can only ask for a client certificate at the handshake (DESIGN.md).
 type CardListen struct {
-	Address       string   `yaml:"address"`
-	TLSCertFile   string   `yaml:"tls_cert_file"`
-	TLSKeyFile    string   `yaml:"tls_key_file"`
+	Address string `yaml:"address"`
+	// PublicURL is the card origin as browsers reach it (https://carte.example.fr);
+	// the chooser sends agents there.
+	PublicURL   string `yaml:"public_url"`
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// ClientCAFiles are the card CAs named to the browser in the TLS handshake so it
+	// offers the right certificate. The card provider still verifies the chain.
 	ClientCAFiles []string `yaml:"client_ca_files"`
+	// TrustedProxies are the addresses or CIDR ranges of the TLS proxies allowed to
+	// pass the card in the RFC 9440 Client-Cert header, when TLS ends before the
+	// broker. The header is refused from anyone else (SECURITY.md I5).
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // AdminListen serves metrics and health on a separate address (optional).

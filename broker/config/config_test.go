@@ -325,6 +325,12 @@ func TestRules(t *testing.T) {
 		{"list where a string is expected", base("courts_file: [a, b]\n"), "courts_file", "a string is expected, not a list"},
 		{"mapping where a list is expected", base("api_scopes: {a: b}\n"), "api_scopes", "a list is expected, not a mapping"},
 		{"two documents", minimal + "---\nissuer: x\n", "", "one YAML document"},
+		{"card public url required", base("card_listen: {address: ':8444', tls_cert_file: /c, tls_key_file: /k, client_ca_files: [/ca.pem]}\n"), "card_listen.public_url", "required"},
+		{"card public url https", base("card_listen: {address: ':8444', public_url: 'http://carte.example.fr', tls_cert_file: /c, tls_key_file: /k, client_ca_files: [/ca.pem]}\n"), "card_listen.public_url", "must use https"},
+		{"card origin is not the issuer", base("card_listen: {address: ':8444', public_url: 'https://connect.example.justice.fr', tls_cert_file: /c, tls_key_file: /k, client_ca_files: [/ca.pem]}\n"), "card_listen.public_url", "another origin"},
+		{"card needs TLS or a proxy", base("card_listen: {address: ':8444', public_url: 'https://carte.example.fr'}\n"), "card_listen", "trusted_proxies"},
+		{"card CAs with TLS", base("card_listen: {address: ':8444', public_url: 'https://carte.example.fr', tls_cert_file: /c, tls_key_file: /k}\n"), "card_listen.client_ca_files", "required"},
+		{"card trusted proxy syntax", base("card_listen: {address: ':8444', public_url: 'https://carte.example.fr', trusted_proxies: [proxy.example]}\n"), "card_listen.trusted_proxies[0]", "neither"},
 	}
 	// Two cases are built whole: they replace the keys block.
 	cases[13].yaml = strings.Replace(base(""), "keys: {kek: {file: /etc/justiceconnect/kek}}", "keys: {kek: {file: /k}, algorithms: [ES256]}", 1)

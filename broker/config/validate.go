@@ -35,9 +35,7 @@ func (c *Config) Validate() error {
 	checkTLSPair(p, "listen", c.Listen.TLSCertFile, c.Listen.TLSKeyFile)
 	checkAddress(p, "card_listen.address", c.CardListen.Address, false)
 	checkTLSPair(p, "card_listen", c.CardListen.TLSCertFile, c.CardListen.TLSKeyFile)
-	if c.CardListen.Address == "" && (c.CardListen.TLSCertFile != "" || len(c.CardListen.ClientCAFiles) > 0) {
-		p.add("card_listen.address", "required when card_listen has other settings")
-	}
+	c.validateCardListen(p)
 	checkAddress(p, "admin_listen.address", c.AdminListen.Address, false)
 	c.validateStore(p)
 	c.validateKeys(p)
@@ -102,6 +100,38 @@ func checkAddress(p *Problems, path, addr string, required bool) {
 	}
 	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
 		p.add(path, "%q is not host:port", addr)
+	}
+}
+
+// validateCardListen checks the card origin: where it listens, how browsers reach
+// it, and how the certificate arrives (its own TLS, or a trusted proxy's header).
+func (c *Config) validateCardListen(p *Problems) {
+	cl := c.CardListen
+	if cl.Address == "" {
+		if cl.PublicURL != "" || cl.TLSCertFile != "" || len(cl.ClientCAFiles) > 0 || len(cl.TrustedProxies) > 0 {
+			p.add("card_listen.address", "required when card_listen has other settings")
+		}
+		return
+	}
+	if cl.PublicURL == "" {
+		p.add("card_listen.public_url", "required: the card origin's URL as browsers reach it")
+	} else if u, err := url.Parse(cl.PublicURL); err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		p.add("card_listen.public_url", "%q must be an origin such as https://carte.example.fr (no path, query or fragment)", cl.PublicURL)
+	} else if u.Scheme != "https" {
+		p.add("card_listen.public_url", "%q must use https: a client certificate travels only in TLS", cl.PublicURL)
+	} else if iss, err := url.Parse(c.Issuer); err == nil && iss.Host == u.Host {
+		p.add("card_listen.public_url", "must be another origin than the issuer (%s): the card origin asks every visitor for a certificate", u.Host)
+	}
+	if cl.TLSCertFile == "" && len(cl.TrustedProxies) == 0 {
+		p.add("card_listen", "give tls_cert_file and tls_key_file (the broker ends TLS) or trusted_proxies (a proxy ends TLS and sends Client-Cert)")
+	}
+	if cl.TLSCertFile != "" && len(cl.ClientCAFiles) == 0 {
+		p.add("card_listen.client_ca_files", "required with tls_cert_file: the card CAs the browser is asked for")
+	}
+	for i, tp := range cl.TrustedProxies {
+		if _, _, err := net.ParseCIDR(tp); err != nil && net.ParseIP(tp) == nil {
+			p.add(index("card_listen.trusted_proxies", i), "%q is neither an IP address nor a CIDR range", tp)
+		}
 	}
 }
 

@@ -69,6 +69,8 @@ type Config struct {
 	Pages     *web.Pages
 	Audit     *audit.Log
 	Providers []*Provider
+	// Card is the card origin, for CertificateProvider logins.
+	Card CardOrigin
 	// CheckTimeout bounds a provider's health check when the chooser is built.
 	CheckTimeout time.Duration
 	Logger       *slog.Logger
@@ -101,6 +103,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /login/password", h.passwordSubmit)
 	mux.HandleFunc("GET /login/callback/{provider}", h.callback)
 	mux.HandleFunc("POST /login/callback/{provider}", h.callback)
+	mux.HandleFunc("GET "+cardDonePath, h.cardDone)
 }
 
 // MaxACR is the highest acr any provider allowed to the client can reach; /authorize
@@ -252,6 +255,8 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request, f *flow.Flow, cl
 			return
 		}
 		http.Redirect(w, r, step.RedirectURL, http.StatusSeeOther)
+	case p.Certificate != nil:
+		h.beginCard(w, r, f, p)
 	default:
 		h.fail(w, r, http.StatusBadRequest, "error.bad_request", errors.New("provider style not served here"))
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -58,6 +59,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}()
 		logger.Info("admin listener (metrics, health)", "address", admin.Addr().String())
 	}
+	if addr := cfg.CardListen.Address; addr != "" {
+		card, err := listenCard(cfg.CardListen)
+		if err != nil {
+			fmt.Fprintf(stderr, "justiceconnect serve: %v\n", err)
+			return 1
+		}
+		go func() {
+			if err := serveUntilDone(ctx, card, b.CardHandler(), "", ""); err != nil {
+				logger.Error("card listener", "err", err)
+			}
+		}()
+		logger.Info("card origin", "address", card.Addr().String(), "public_url", cfg.CardListen.PublicURL)
+	}
 	logger.Info("serving", "issuer", cfg.Issuer, "address", ln.Addr().String())
 	if err := serveUntilDone(ctx, ln, b, cfg.Listen.TLSCertFile, cfg.Listen.TLSKeyFile); err != nil {
 		logger.Error("serve", "err", err)
@@ -110,4 +124,22 @@ func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, certFi
 		return err
 	}
 	return nil
+}
+
+// listenCard opens the card listener: TLS asking for a client certificate when the
+// broker ends TLS, plain TCP when a trusted proxy does (and sends Client-Cert).
+func listenCard(cl config.CardListen) (net.Listener, error) {
+	ln, err := net.Listen("tcp", cl.Address)
+	if err != nil {
+		return nil, fmt.Errorf("card_listen.address: %w", err)
+	}
+	if cl.TLSCertFile == "" {
+		return ln, nil
+	}
+	tc, err := broker.CardTLSConfig(cl)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return tls.NewListener(ln, tc), nil
 }
