@@ -177,9 +177,15 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 	}
 	lang := h.cfg.Pages.Lang(r, f.Query.Get("ui_locales"))
 	page := web.ChooserPage{Lang: lang, CorrelationID: oidc.CorrelationID(r), ClientName: client.Name}
+	last := lastProvider(r)
 	for _, p := range usable {
-		page.Choices = append(page.Choices, web.Choice{ID: p.ID, Label: p.Label, Description: p.Description,
-			Action: "/login/choose", Hidden: map[string]string{"flow": f.ID, "provider": p.ID}})
+		c := web.Choice{ID: p.ID, Label: p.Label, Description: p.Description, LastUsed: p.ID == last,
+			Action: "/login/choose", Hidden: map[string]string{"flow": f.ID, "provider": p.ID}}
+		if c.LastUsed { // first in the list, and so first in the focus order
+			page.Choices = append([]web.Choice{c}, page.Choices...)
+			continue
+		}
+		page.Choices = append(page.Choices, c)
 	}
 	for _, p := range down {
 		page.Choices = append(page.Choices, web.Choice{ID: p.ID, Label: p.Label, Description: p.Description, Unavailable: true})
@@ -387,6 +393,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, f *flow.Flow, p
 		h.fail(w, r, http.StatusConflict, "error.flow_expired", err)
 		return
 	}
+	rememberProvider(w, p.ID)
 	h.cfg.Audit.Record(ctx, storage.AuditEvent{Type: audit.Login, Outcome: audit.OutcomeOK, Subject: a.PublicSubject, Provider: p.ID,
 		ClientID: f.ClientID, Session: sso.ID, Details: map[string]string{"acr": string(a.ACR), "amr": strings.Join(a.AMR, " ")}})
 	http.Redirect(w, r, "/authorize/resume?"+url.Values{"flow": {f.ID}, "verifier": {verifier}}.Encode(), http.StatusSeeOther)
@@ -481,4 +488,21 @@ func jwtExpiry(token string) (time.Time, error) {
 		return time.Time{}, errors.New("login: JWT exp is not a number")
 	}
 	return time.Unix(int64(sec), 0), nil
+}
+
+// lastProviderCookie remembers on the browser which way the person logged in last,
+// so that the chooser offers it first. It holds a provider ID, nothing personal.
+const lastProviderCookie = "__Host-jc-last-provider"
+
+func rememberProvider(w http.ResponseWriter, id string) {
+	http.SetCookie(w, &http.Cookie{Name: lastProviderCookie, Value: id, Path: "/", MaxAge: 400 * 24 * 3600,
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}
+
+func lastProvider(r *http.Request) string {
+	c, err := r.Cookie(lastProviderCookie)
+	if err != nil {
+		return ""
+	}
+	return c.Value
 }

@@ -35,6 +35,8 @@ type Choice struct {
 	Hidden map[string]string
 	// Unavailable shows the choice greyed out, marked "momentanément indisponible".
 	Unavailable bool
+	// LastUsed marks the way the person logged in last time on this browser.
+	LastUsed bool
 }
 
 // ChooserPage lets the person pick how to log in: one form and button per choice.

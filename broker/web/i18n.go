@@ -80,6 +80,7 @@ var messages = map[string]map[string]string{
 		"chooser.title":       "Choisissez comment vous identifier",
 		"chooser.for":         "pour accéder à",
 		"chooser.unavailable": "momentanément indisponible",
+		"chooser.last":        "Utilisé lors de votre dernière connexion",
 		"chooser.none":        "Aucun moyen d'identification n'est disponible pour le moment. Réessayez dans quelques minutes.",
 
 		"consent.title": "Partage de vos informations",
@@ -162,6 +163,7 @@ var messages = map[string]map[string]string{
 		"chooser.title":       "Choose how to log in",
 		"chooser.for":         "to access",
 		"chooser.unavailable": "temporarily unavailable",
+		"chooser.last":        "Used at your last login",
 		"chooser.none":        "No way of logging in is available at the moment. Try again in a few minutes.",
 
 		"consent.title": "Sharing your information",

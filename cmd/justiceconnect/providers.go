@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/justiceconnect/justiceconnect/providers/oidc"
 	"github.com/justiceconnect/justiceconnect/providers/saml"
 	"github.com/justiceconnect/justiceconnect/providers/static"
+	x509prov "github.com/justiceconnect/justiceconnect/providers/x509"
 )
 
 // This file is the one place that imports provider implementations (DESIGN.md): a
@@ -33,6 +35,9 @@ type providerType struct {
 type buildDeps struct {
 	Store  storage.Store
 	Logger *slog.Logger
+	// Built are the providers built so far, by ID (the card provider looks its
+	// holders up in a directory built before it).
+	Built map[string]providers.Provider
 }
 
 var providerTypes = map[string]providerType{
@@ -85,6 +90,39 @@ var providerTypes = map[string]providerType{
 				sc.ACSURL = cfg.Issuer + "/login/callback/" + p.ID
 			}
 			return saml.New(sc, saml.Options{Logger: deps.Logger, ReplayCache: deps.Store})
+		},
+	},
+	"x509": {
+		check: func(cfg *config.Config, p config.ProviderConfig) []config.Problem {
+			var sc x509prov.Config
+			if err := config.DecodeSettings(p.Settings, &sc); err != nil {
+				return decodeProblems(err)
+			}
+			problems := settingsProblems(sc.Validate())
+			switch i := slices.IndexFunc(cfg.Providers, func(d config.ProviderConfig) bool { return d.ID == sc.Directory }); {
+			case sc.Directory == "":
+			case i < 0:
+				problems = append(problems, config.Problem{Path: "settings.directory", Message: fmt.Sprintf("%q is not a configured provider", sc.Directory)})
+			case cfg.Providers[i].Type != "ldap":
+				problems = append(problems, config.Problem{Path: "settings.directory", Message: fmt.Sprintf("provider %q is of type %s; card holders are looked up in an ldap directory", sc.Directory, cfg.Providers[i].Type)})
+			case cfg.Providers[i].SubjectNamespace != p.SubjectNamespace:
+				problems = append(problems, config.Problem{Path: "subject_namespace", Message: fmt.Sprintf("must equal the directory's (%q) so that an agent has the same sub by card and by password", cfg.Providers[i].SubjectNamespace)})
+			}
+			if cfg.CardListen.Address == "" {
+				problems = append(problems, config.Problem{Path: "type", Message: "a card provider needs card_listen (the card origin)"})
+			}
+			return problems
+		},
+		build: func(cfg *config.Config, p config.ProviderConfig, deps buildDeps) (providers.Provider, error) {
+			var sc x509prov.Config
+			if err := config.DecodeSettings(p.Settings, &sc); err != nil {
+				return nil, err
+			}
+			dir, ok := deps.Built[sc.Directory].(providers.AttributeSource)
+			if !ok {
+				return nil, fmt.Errorf("settings.directory: %q is not a directory built before the card provider", sc.Directory)
+			}
+			return x509prov.New(sc, dir, x509prov.Options{Logger: deps.Logger})
 		},
 	},
 	"static": {
@@ -158,13 +196,23 @@ func buildUpstreams(cfg *config.Config, deps buildDeps) ([]broker.Upstream, erro
 	if problems := providerProblems(cfg); len(problems) > 0 {
 		return nil, &config.Problems{List: problems}
 	}
-	var out []broker.Upstream
-	for _, p := range cfg.Providers {
-		impl, err := providerTypes[p.Type].build(cfg, p, buildDeps{Store: deps.Store, Logger: deps.Logger.With("provider", p.ID)})
-		if err != nil {
-			return nil, fmt.Errorf("provider %s: %w", p.ID, err)
+	// Card providers come second: they need their directory built.
+	built := map[string]providers.Provider{}
+	for _, second := range []bool{false, true} {
+		for _, p := range cfg.Providers {
+			if (p.Type == "x509") != second {
+				continue
+			}
+			impl, err := providerTypes[p.Type].build(cfg, p, buildDeps{Store: deps.Store, Logger: deps.Logger.With("provider", p.ID), Built: built})
+			if err != nil {
+				return nil, fmt.Errorf("provider %s: %w", p.ID, err)
+			}
+			built[p.ID] = impl
 		}
-		out = append(out, broker.Upstream{Config: p, Impl: impl})
+	}
+	out := make([]broker.Upstream, 0, len(cfg.Providers))
+	for _, p := range cfg.Providers {
+		out = append(out, broker.Upstream{Config: p, Impl: built[p.ID]})
 	}
 	return out, nil
 }

@@ -66,3 +66,7 @@ func RejectReason(err error) string {
 	}
 	return ""
 }
+
+// Reason implements the providers.Reason convention, so the broker can word its
+// page without importing this package.
+func (e *rejection) Reason() string { return e.reason }

@@ -66,7 +66,7 @@ func upstreamIDToken(t *testing.T, u *upstreams, user string) string {
 func TestTokenExchangeUpstreamToken(t *testing.T) {
 	// The platform's policy admits commissaires de justice only, so the upstream
 	// token must state the profession: the chamber puts its claims in the ID token.
-	u := startUpstreams(t, func(o *peer.BailiffsIdPOptions) { o.IDTokenClaims = true })
+	u := startUpstreams(t, withCJ(func(o *peer.BailiffsIdPOptions) { o.IDTokenClaims = true }))
 	const bailiff = "jdupont"
 	subjectToken := upstreamIDToken(t, u, bailiff)
 	exchange := func(token string) *harness.Tokens {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/justiceconnect/justiceconnect/broker"
 	"github.com/justiceconnect/justiceconnect/broker/config"
+	"github.com/justiceconnect/justiceconnect/providers"
 	"github.com/justiceconnect/justiceconnect/providers/ldap"
 	"github.com/justiceconnect/justiceconnect/providers/oidc"
 	"github.com/justiceconnect/justiceconnect/providers/saml"
@@ -55,8 +56,25 @@ func (u *upstreams) cjNow() time.Time { return time.Now().Add(time.Duration(u.cj
 
 // startUpstreams starts slapd, SimpleSAMLphp and oidc-provider, then a broker over
 // HTTPS with the providers annuaire (ldap), barreau (saml) and cj (oidc).
-// Options edit the bailiffs' IdP before it starts.
-func startUpstreams(t *testing.T, cjOptions ...func(*peer.BailiffsIdPOptions)) *upstreams {
+// upstreamSetup is what options of startUpstreams may change.
+type upstreamSetup struct {
+	// cj is the bailiffs' IdP's configuration.
+	cj peer.BailiffsIdPOptions
+	// config is appended to the broker's configuration (top-level keys), and
+	// providers to its providers list; both see the broker's issuer.
+	config, providers func(issuer string) string
+	// x509 builds a card provider over the directory (the ldap provider).
+	x509 func(p config.ProviderConfig, dir providers.AttributeSource) providers.Provider
+}
+
+type upstreamOption func(*upstreamSetup)
+
+// withCJ edits the bailiffs' IdP before it starts.
+func withCJ(edit func(*peer.BailiffsIdPOptions)) upstreamOption {
+	return func(s *upstreamSetup) { edit(&s.cj) }
+}
+
+func startUpstreams(t *testing.T, opts ...upstreamOption) *upstreams {
 	t.Helper()
 	dir := t.TempDir()
 	srv := httptest.NewUnstartedServer(nil)
@@ -67,16 +85,16 @@ func startUpstreams(t *testing.T, cjOptions ...func(*peer.BailiffsIdPOptions)) *
 
 	u.slapd = peer.StartSlapd(t, peer.SlapdOptions{})
 	u.ssp = peer.StartSimpleSAMLphp(t, peer.SAMLIdPOptions{})
-	cjOpts := peer.BailiffsIdPOptions{Clients: []peer.BailiffsClient{{
+	setup := upstreamSetup{cj: peer.BailiffsIdPOptions{Clients: []peer.BailiffsClient{{
 		ClientID:               "justiceconnect",
 		ClientSecret:           randomString(32),
 		RedirectURIs:           []string{issuer + "/login/callback/cj"},
 		PostLogoutRedirectURIs: []string{issuer + "/logout/done"},
-	}}}
-	for _, o := range cjOptions {
-		o(&cjOpts)
+	}}}}
+	for _, o := range opts {
+		o(&setup)
 	}
-	u.cj = peer.StartBailiffsIdP(t, cjOpts)
+	u.cj = peer.StartBailiffsIdP(t, setup.cj)
 
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
@@ -107,7 +125,8 @@ providers:
       base_dn: %q
       disabled_filter: %q
       timeout: 3s
-    mapping:
+      lookup_attributes: {mail: mail}
+    mapping: &agents
       given_name: givenName
       family_name: sn
       email: mail
@@ -120,6 +139,7 @@ providers:
   - id: barreau
     type: saml
     label: %q
+    email_domains: [avocats-paris.example]
     settings:
       entity_id: %q
       acs_url: %q
@@ -181,6 +201,12 @@ clients:
 		harness.PartnerID, write("partner", harness.PartnerSecret+"\n"), harness.RedirectURI,
 		harness.MinistryID, write("ministry", harness.MinistrySecret+"\n"), harness.RedirectURI,
 		cjExchangerID, write("cj-exchanger", cjExchangerSecret+"\n"), harness.APIAudience)
+	if setup.providers != nil {
+		yaml = strings.Replace(yaml, "\nclients:\n", "\n"+setup.providers(issuer)+"clients:\n", 1)
+	}
+	if setup.config != nil {
+		yaml += setup.config(issuer)
+	}
 	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
 		t.Fatalf("configuration: %v\n%s", err, yaml)
@@ -192,6 +218,7 @@ clients:
 	}
 
 	var ups []broker.Upstream
+	var directory providers.AttributeSource
 	for _, p := range cfg.Providers {
 		var up broker.Upstream
 		up.Config = p
@@ -204,7 +231,9 @@ clients:
 			if err != nil {
 				t.Fatalf("ldap provider: %v", err)
 			}
-			up.Impl = impl
+			up.Impl, directory = impl, impl
+		case "x509":
+			up.Impl = setup.x509(p, directory)
 		case "saml":
 			var sc saml.Config
 			decode(t, p, &sc)
