@@ -70,24 +70,25 @@ type demoClient struct {
 
 // options are the parsed flags.
 type options struct {
-	scenario      string
-	duration      time.Duration
-	maxRequests   int64
-	concurrency   int
-	ssoPerLogin   int
-	burst         int
-	scope         string
-	ccScope       string
-	ccAudience    string
-	exchAudience  string
-	exchScope     string
-	mix           map[string]int
-	pid           int
-	metricsURL    string
-	storeFile     string
-	jsonOut       bool
-	progress      bool
-	allowNonLocal bool
+	scenario         string
+	duration         time.Duration
+	maxRequests      int64
+	concurrency      int
+	ssoPerLogin      int
+	burst            int
+	scope            string
+	ccScope          string
+	ccAudience       string
+	exchAudience     string
+	exchScope        string
+	exchSubjectScope string
+	mix              map[string]int
+	pid              int
+	metricsURL       string
+	storeFile        string
+	jsonOut          bool
+	progress         bool
+	allowNonLocal    bool
 
 	issuer   string
 	apps     []loadflow.Client // code flow clients, in order
@@ -148,7 +149,8 @@ func parseFlags(args []string, stdin io.Reader, stderr io.Writer) (*options, int
 	fs.StringVar(&o.ccScope, "cc-scope", "", "scope of client_credentials requests")
 	fs.StringVar(&o.ccAudience, "cc-audience", "", "audience of client_credentials requests")
 	fs.StringVar(&o.exchAudience, "exchange-audience", "", "audience of token exchanges (default: the exchange client's first audience)")
-	fs.StringVar(&o.exchScope, "exchange-scope", "", "scope of token exchanges (default: none, the subject token's)")
+	fs.StringVar(&o.exchScope, "exchange-scope", "profession", "scope of token exchanges (within the subject token's; empty: not sent)")
+	fs.StringVar(&o.exchSubjectScope, "exchange-subject-scope", "openid profession", "scope of the code flow at the exchange client that gets the subject token")
 	mix := fs.String("mix", defaultMix, "mix: weights of the operations (sso, cc, introspect, refresh, jwks, exchange, login)")
 	fs.IntVar(&o.pid, "pid", 0, "the broker's process ID: peak RSS and CPU from /proc/PID/status and /proc/PID/stat")
 	fs.StringVar(&o.metricsURL, "metrics-url", "", "the broker's admin /metrics URL: peak RSS and CPU from process_resident_memory_bytes and process_cpu_seconds_total")
