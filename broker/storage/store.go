@@ -38,6 +38,7 @@ type Store interface {
 	KeyStore
 	AuditStore
 	DelegationStore
+	LogoutStore
 
 	// UseOnce records key in namespace until expiresAt and returns ErrAlreadyUsed if it
 	// was recorded before and has not expired: SAML assertion IDs, logout token jti,

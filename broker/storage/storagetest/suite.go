@@ -52,6 +52,8 @@ func (c *Clock) Advance(d time.Duration) {
 type Session struct {
 	openid.DefaultSession
 	SID string `json:"sid,omitempty"`
+	// PublicSubject mirrors the broker's session (RevokeTokensOfSubject finds it).
+	PublicSubject string `json:"public_subject,omitempty"`
 }
 
 // SSOSessionID implements storage.SessionIDer.
@@ -104,6 +106,7 @@ func Run(t *testing.T, open Opener) {
 		{"FositeFlows", flowTests},
 		{"Delegations", delegationTests},
 		{"ConsentWithdrawal", consentTests},
+		{"Logout", logoutTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
