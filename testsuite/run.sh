@@ -29,3 +29,6 @@ echo "== tests (claims module)"
 
 echo "== tests (broker, providers, testsuite)"
 go test -race -count=1 -timeout 20m ./...
+
+echo "== fuzzing (bounded: FUZZTIME each target)"
+FUZZTIME=${FUZZTIME:-20s} ./testsuite/scripts/fuzz.sh
