@@ -13,12 +13,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/justiceconnect/justiceconnect/broker/account"
 	"github.com/justiceconnect/justiceconnect/broker/audit"
 	"github.com/justiceconnect/justiceconnect/broker/config"
 	"github.com/justiceconnect/justiceconnect/broker/flow"
 	"github.com/justiceconnect/justiceconnect/broker/keys"
 	"github.com/justiceconnect/justiceconnect/broker/login"
+	"github.com/justiceconnect/justiceconnect/broker/logout"
 	"github.com/justiceconnect/justiceconnect/broker/mapping"
 	"github.com/justiceconnect/justiceconnect/broker/metrics"
 	"github.com/justiceconnect/justiceconnect/broker/oidc"
@@ -46,6 +49,9 @@ type Deps struct {
 	// Store, when set, is used instead of opening the configured one. The broker
 	// owns it from then on: it is closed by Close, or by New when New fails.
 	Store storage.Store
+	// LogoutHTTPClient posts back-channel logout notices to clients; nil uses a
+	// default client (tests give one trusting their servers).
+	LogoutHTTPClient *http.Client
 }
 
 // Broker is a running JusticeConnect.
@@ -55,6 +61,8 @@ type Broker struct {
 	Store   storage.Store
 	Keys    *keys.Manager
 	OIDC    *oidc.Server
+	// Logouts is the back-channel logout queue; its worker runs until Close.
+	Logouts *logout.Queue
 	Metrics *metrics.Metrics
 	logger  *slog.Logger
 	stop    context.CancelFunc
@@ -191,7 +199,11 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Broker, error) {
 		Audit: auditLog, Providers: entries, Logger: logger, Now: now,
 		Card: login.CardOrigin{PublicURL: cfg.CardListen.PublicURL, TrustedProxies: proxies}})
 
+	logouts := logout.New(logout.Config{Issuer: cfg.Issuer, Store: store, Keys: km, PairwiseSalt: salt, Audit: auditLog,
+		HTTPClient: deps.LogoutHTTPClient, Logger: logger, Now: now})
+	b.Logouts = logouts
 	srv, err := oidc.New(oidc.Config{
+		Logouts: logouts, UpstreamLogout: upstreamLogout(deps.Upstreams),
 		Issuer: cfg.Issuer, Store: store, Keys: km, Pages: pages, SSO: sso, Flows: flows, Audit: auditLog,
 		HMACSecret: derive(kek, "fosite-hmac"), PairwiseSalt: salt,
 		CodeLifetime: time.Duration(cfg.Tokens.CodeLifetime), AccessTokenLifetime: time.Duration(cfg.Tokens.AccessTokenLifetime),
@@ -205,6 +217,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Broker, error) {
 
 	mux := http.NewServeMux()
 	srv.Register(mux)
+	srv.RegisterUpstreamLogout(mux, upstreamLogoutReceivers(deps.Upstreams))
 	loginHandler.Register(mux)
 	mux.Handle("GET /static/", pages.StaticHandler())
 	if err := pages.RegisterKit(mux, cfg.Issuer); err != nil { // /partner-kit/, /a-propos
@@ -246,6 +259,16 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Broker, error) {
 	go b.cleanup(bg, store, now)
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); m.WatchStore(bg, store.Ping, 15*time.Second) }()
+	depth := prometheus.NewGauge(prometheus.GaugeOpts{Name: "justiceconnect_logout_queue_depth",
+		Help: "Back-channel logout notices waiting to be delivered."})
+	if err := m.Register(depth); err != nil {
+		logger.Warn("metrics: logout queue depth", "err", err)
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		logouts.Run(bg, func(n int64) { depth.Set(float64(n)) })
+	}()
 	ok = true
 	return b, nil
 }

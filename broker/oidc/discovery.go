@@ -46,8 +46,10 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 		"ui_locales_supported":                             []string{"fr", "en"},
 		"claim_types_supported":                            []string{"normal"},
 		"require_request_uri_registration":                 true,
-		"frontchannel_logout_supported":                    false,
-		"backchannel_logout_supported":                     false,
+		"frontchannel_logout_supported":                    true,
+		"frontchannel_logout_session_supported":            true,
+		"backchannel_logout_supported":                     true,
+		"backchannel_logout_session_supported":             true,
 	}
 	slices.Sort(scopes)
 	w.Header().Set("Content-Type", "application/json")

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/justiceconnect/justiceconnect/broker/audit"
 	"github.com/justiceconnect/justiceconnect/broker/storage"
 	"github.com/justiceconnect/justiceconnect/broker/web"
 )
@@ -88,20 +87,17 @@ func (s *Server) endSession(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := s.logout(w, r, sso, clientID); err != nil {
+	out, err := s.logout(w, r, sso, clientID)
+	if err != nil {
 		s.errorPage(w, r, http.StatusServiceUnavailable, "error.unavailable", err)
 		return
 	}
-	if target == nil {
-		s.loggedOut(w, r)
-		return
-	}
-	if state != "" {
+	if target != nil && state != "" {
 		q := target.Query()
 		q.Set("state", state)
 		target.RawQuery = q.Encode()
 	}
-	http.Redirect(w, r, target.String(), http.StatusSeeOther)
+	s.finishLogout(w, r, out, target)
 }
 
 // endSessionConfirm ends the session after the person confirmed on our own page
@@ -115,33 +111,15 @@ func (s *Server) endSessionConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sso, err := s.cfg.SSO.Current(r)
+	var out *logoutOutcome
 	if err == nil {
-		err = s.logout(w, r, sso, "")
+		out, err = s.logout(w, r, sso, "")
 	}
 	if err != nil {
 		s.errorPage(w, r, http.StatusServiceUnavailable, "error.unavailable", err)
 		return
 	}
-	s.loggedOut(w, r)
-}
-
-// logout ends the SSO session and revokes the grants issued in it, except
-// offline_access ones (OIDC Back-Channel Logout §2.7).
-func (s *Server) logout(w http.ResponseWriter, r *http.Request, sso *storage.SSOSession, clientID string) error {
-	ctx := r.Context()
-	if sso == nil {
-		return s.cfg.SSO.End(ctx, w, "")
-	}
-	if err := s.cfg.SSO.End(ctx, w, sso.ID); err != nil {
-		return err
-	}
-	n, err := s.cfg.Store.RevokeTokensOfSession(ctx, sso.ID, true)
-	if err != nil {
-		return err
-	}
-	s.cfg.Audit.Record(ctx, storage.AuditEvent{Type: audit.Logout, Outcome: audit.OutcomeOK, Subject: sso.Subject,
-		ClientID: clientID, Session: sso.ID, Details: map[string]string{"revoked_grants": itoa(n)}})
-	return nil
+	s.finishLogout(w, r, out, nil)
 }
 
 func (s *Server) confirmLogout(w http.ResponseWriter, r *http.Request) {
@@ -151,8 +129,15 @@ func (s *Server) confirmLogout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) loggedOut(w http.ResponseWriter, r *http.Request) {
+	s.loggedOutWith(w, r, nil, "")
+}
+
+// loggedOutWith renders the "vous êtes déconnecté" page with the front-channel
+// logout frames (Render opens frame-src to their origins on this page only).
+func (s *Server) loggedOutWith(w http.ResponseWriter, r *http.Request, front []string, returnURL string) {
 	lang := s.cfg.Pages.Lang(r, r.Form.Get("ui_locales"))
-	s.cfg.Pages.Render(w, r, http.StatusOK, web.LoggedOutPage{Lang: lang, CorrelationID: CorrelationID(r)})
+	s.cfg.Pages.Render(w, r, http.StatusOK, web.LoggedOutPage{Lang: lang, CorrelationID: CorrelationID(r),
+		FrontchannelURLs: front, ReturnURL: returnURL})
 }
 
 func audiences(v any) []string {

@@ -16,10 +16,12 @@ import (
 	"github.com/justiceconnect/justiceconnect/broker/flow"
 	"github.com/justiceconnect/justiceconnect/broker/grants/tokenexchange"
 	"github.com/justiceconnect/justiceconnect/broker/keys"
+	"github.com/justiceconnect/justiceconnect/broker/logout"
 	"github.com/justiceconnect/justiceconnect/broker/session"
 	"github.com/justiceconnect/justiceconnect/broker/storage"
 	"github.com/justiceconnect/justiceconnect/broker/web"
 	"github.com/justiceconnect/justiceconnect/claims"
+	"github.com/justiceconnect/justiceconnect/providers"
 )
 
 // Config is what the OIDC server needs; broker.New fills it.
@@ -57,6 +59,12 @@ type Config struct {
 	// UpstreamToken verifies an upstream provider's token for token exchange; nil
 	// refuses upstream subject tokens.
 	UpstreamToken UpstreamTokenFunc
+	// Logouts sends back-channel logout notices when a session ends; nil sends none.
+	Logouts *logout.Queue
+	// UpstreamLogout ends the person's session at their provider (RP-Initiated
+	// Logout or SAML SLO) and returns the browser step, or a zero Step when there
+	// is nothing to do in the browser; nil skips it.
+	UpstreamLogout func(ctx context.Context, a *flow.Auth, returnTo string) (providers.Step, error)
 
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -166,6 +174,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /session/end", s.endSession)
 	mux.HandleFunc("POST /session/end", s.endSession)
 	mux.HandleFunc("POST /session/end/confirm", s.endSessionConfirm)
+	mux.HandleFunc("GET /session/end/return", s.endSessionReturn)
 }
 
 func randomID() string { return flow.RandomToken(16) }

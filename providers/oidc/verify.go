@@ -35,6 +35,9 @@ type expectations struct {
 	// typ, when set, lists the accepted JOSE typ header values (case-insensitive,
 	// "application/" prefix optional); refuse lists the refused ones.
 	typ, refuseTyp []string
+	// subOptional lets a token go without sub (logout tokens may carry sid only,
+	// OIDC Back-Channel Logout §2.4).
+	subOptional bool
 }
 
 // claimSet is a verified JWT payload, numbers kept as json.Number.
@@ -198,7 +201,7 @@ func (p *Provider) checkClaims(c claimSet, exp expectations) error {
 	} else if has && nbf.After(now.Add(clockSkew)) {
 		return invalid("%s: not valid yet (nbf)", exp.what)
 	}
-	if sub := c.str("sub"); sub == "" {
+	if sub := c.str("sub"); sub == "" && !exp.subOptional {
 		return invalid("%s: sub missing", exp.what)
 	}
 	if exp.nonce != "" {
