@@ -25,6 +25,7 @@ import (
 	"github.com/justiceconnect/justiceconnect/broker/mapping"
 	"github.com/justiceconnect/justiceconnect/broker/metrics"
 	"github.com/justiceconnect/justiceconnect/broker/oidc"
+	"github.com/justiceconnect/justiceconnect/broker/ratelimit"
 	"github.com/justiceconnect/justiceconnect/broker/session"
 	"github.com/justiceconnect/justiceconnect/broker/storage"
 	"github.com/justiceconnect/justiceconnect/broker/storage/postgres"
@@ -197,7 +198,8 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Broker, error) {
 	}
 	loginHandler := login.New(login.Config{Issuer: cfg.Issuer, Store: store, Flows: flows, SSO: sso, Pages: pages,
 		Audit: auditLog, Providers: entries, Logger: logger, Now: now,
-		Card: login.CardOrigin{PublicURL: cfg.CardListen.PublicURL, TrustedProxies: proxies}})
+		Card:           login.CardOrigin{PublicURL: cfg.CardListen.PublicURL, TrustedProxies: proxies},
+		AddressLimiter: limiter(cfg.RateLimits.LoginPerAddress, now), AccountFailures: limiter(cfg.RateLimits.LoginFailuresPerAccount, now)})
 
 	logouts := logout.New(logout.Config{Issuer: cfg.Issuer, Store: store, Keys: km, PairwiseSalt: salt, Audit: auditLog,
 		HTTPClient: deps.LogoutHTTPClient, Logger: logger, Now: now})
@@ -208,7 +210,8 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Broker, error) {
 		HMACSecret: derive(kek, "fosite-hmac"), PairwiseSalt: salt,
 		CodeLifetime: time.Duration(cfg.Tokens.CodeLifetime), AccessTokenLifetime: time.Duration(cfg.Tokens.AccessTokenLifetime),
 		IDTokenLifetime: time.Duration(cfg.Tokens.IDTokenLifetime), RefreshTokenLifetime: time.Duration(cfg.Tokens.RefreshTokenLifetime),
-		MaxACR: loginHandler.MaxACR, Refresh: loginHandler.Refresh, UpstreamToken: loginHandler.UpstreamToken, ExtraScopes: cfg.APIScopes, Delegations: delegations{store}, Logger: logger, Now: now,
+		MaxACR: loginHandler.MaxACR, Refresh: loginHandler.Refresh, UpstreamToken: loginHandler.UpstreamToken,
+		TokenLimiter: limiter(cfg.RateLimits.TokenPerClient, now), ExtraScopes: cfg.APIScopes, Delegations: delegations{store}, Logger: logger, Now: now,
 	})
 	if err != nil {
 		return nil, err
@@ -360,4 +363,12 @@ func derive(kek []byte, purpose string) []byte {
 	m := hmac.New(sha256.New, kek)
 	m.Write([]byte("justiceconnect:" + purpose))
 	return m.Sum(nil)
+}
+
+// limiter builds the limiter of a configured rate; nil when it is disabled.
+func limiter(r config.Rate, now func() time.Time) *ratelimit.Limiter {
+	if r.Disabled {
+		return nil
+	}
+	return ratelimit.New(r.Requests, time.Duration(r.Per), r.Burst, now)
 }

@@ -31,6 +31,7 @@ type Config struct {
 	Keys        Keys        `yaml:"keys"`
 	Tokens      Tokens      `yaml:"tokens"`
 	Sessions    Sessions    `yaml:"sessions"`
+	RateLimits  RateLimits  `yaml:"rate_limits"`
 	// PairwiseSalt keys pairwise subjects (OpenID Connect Core §8.1). Required in
 	// production when a client uses pairwise subjects: a salt derived from the KEK
 	// would change every partner's subjects when the KEK is replaced.
@@ -109,6 +110,27 @@ type Sessions struct {
 	IdleTimeout     Duration `yaml:"idle_timeout"`
 	AbsoluteTimeout Duration `yaml:"absolute_timeout"`
 	FlowLifetime    Duration `yaml:"flow_lifetime"`
+}
+
+// RateLimits bound request rates, per node: with several nodes the effective limit
+// is up to the number of nodes times these.
+type RateLimits struct {
+	// TokenPerClient limits token endpoint requests of each authenticated client.
+	TokenPerClient Rate `yaml:"token_per_client"`
+	// LoginPerAddress limits password submissions from each client address (a
+	// court behind one NAT shares it: keep it generous).
+	LoginPerAddress Rate `yaml:"login_per_address"`
+	// LoginFailuresPerAccount limits failed passwords per user name, with a refill
+	// rather than a lockout an attacker could use to block someone for good.
+	LoginFailuresPerAccount Rate `yaml:"login_failures_per_account"`
+}
+
+// Rate is requests per period with a burst; Disabled turns the limit off.
+type Rate struct {
+	Requests int      `yaml:"requests"`
+	Per      Duration `yaml:"per"`
+	Burst    int      `yaml:"burst"`
+	Disabled bool     `yaml:"disabled"`
 }
 
 // ProviderConfig declares an upstream identity source.
@@ -260,6 +282,14 @@ func (c *Config) applyDefaults() {
 	def(&c.Sessions.IdleTimeout, 2*time.Hour)
 	def(&c.Sessions.AbsoluteTimeout, 12*time.Hour)
 	def(&c.Sessions.FlowLifetime, 15*time.Minute)
+	rate := func(r *Rate, requests int, per time.Duration, burst int) {
+		if r.Requests == 0 && r.Per == 0 && r.Burst == 0 {
+			*r = Rate{Requests: requests, Per: Duration(per), Burst: burst, Disabled: r.Disabled}
+		}
+	}
+	rate(&c.RateLimits.TokenPerClient, 500, time.Second, 1000)
+	rate(&c.RateLimits.LoginPerAddress, 600, time.Minute, 200)
+	rate(&c.RateLimits.LoginFailuresPerAccount, 10, 10*time.Minute, 10)
 	for i := range c.Providers {
 		p := &c.Providers[i]
 		if p.MaxACR == "" {

@@ -36,6 +36,24 @@ func (c *Config) Validate() error {
 	checkAddress(p, "card_listen.address", c.CardListen.Address, false)
 	checkTLSPair(p, "card_listen", c.CardListen.TLSCertFile, c.CardListen.TLSKeyFile)
 	c.validateCardListen(p)
+	for _, r := range []struct {
+		path string
+		rate Rate
+	}{{"rate_limits.token_per_client", c.RateLimits.TokenPerClient}, {"rate_limits.login_per_address", c.RateLimits.LoginPerAddress},
+		{"rate_limits.login_failures_per_account", c.RateLimits.LoginFailuresPerAccount}} {
+		if r.rate.Disabled {
+			continue
+		}
+		if r.rate.Requests < 1 {
+			p.add(r.path+".requests", "must be at least 1 (or set disabled: true)")
+		}
+		if r.rate.Per < Duration(time.Second) {
+			p.add(r.path+".per", "must be at least 1s")
+		}
+		if r.rate.Burst < 1 {
+			p.add(r.path+".burst", "must be at least 1")
+		}
+	}
 	checkAddress(p, "admin_listen.address", c.AdminListen.Address, false)
 	c.validateStore(p)
 	c.validateKeys(p)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/justiceconnect/justiceconnect/broker/flow"
 	"github.com/justiceconnect/justiceconnect/broker/mapping"
 	"github.com/justiceconnect/justiceconnect/broker/oidc"
+	"github.com/justiceconnect/justiceconnect/broker/ratelimit"
 	"github.com/justiceconnect/justiceconnect/broker/session"
 	"github.com/justiceconnect/justiceconnect/broker/storage"
 	"github.com/justiceconnect/justiceconnect/broker/web"
@@ -71,6 +73,9 @@ type Config struct {
 	Providers []*Provider
 	// Card is the card origin, for CertificateProvider logins.
 	Card CardOrigin
+	// AddressLimiter limits password submissions per client address, and
+	// AccountFailures failed passwords per user name; nil: no limit.
+	AddressLimiter, AccountFailures *ratelimit.Limiter
 	// CheckTimeout bounds a provider's health check when the chooser is built.
 	CheckTimeout time.Duration
 	Logger       *slog.Logger
@@ -311,7 +316,24 @@ func (h *Handler) passwordSubmit(w http.ResponseWriter, r *http.Request) {
 		h.renderPassword(w, r, http.StatusBadRequest, f, client, p, username, "login.empty")
 		return
 	}
+	account := p.ID + "\x00" + strings.ToLower(username)
+	ok, wait := h.cfg.AddressLimiter.Allow(clientAddr(r))
+	if ok {
+		var blocked bool
+		blocked, wait = h.cfg.AccountFailures.Blocked(account)
+		ok = !blocked
+	}
+	if !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfter(wait)))
+		h.cfg.Audit.Record(ctx, storage.AuditEvent{Type: audit.Login, Outcome: audit.OutcomeFail, Provider: p.ID, ClientID: f.ClientID,
+			Details: map[string]string{"reason": "login.throttled"}})
+		h.renderPassword(w, r, http.StatusTooManyRequests, f, client, p, username, "login.throttled")
+		return
+	}
 	id, err := p.Password.Login(providers.WithClientAddr(ctx, clientAddr(r)), username, password)
+	if errors.Is(err, providers.ErrBadCredentials) {
+		h.cfg.AccountFailures.Fail(account)
+	}
 	if err != nil {
 		status, key := http.StatusUnauthorized, "login.bad_credentials"
 		switch {

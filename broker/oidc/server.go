@@ -17,6 +17,7 @@ import (
 	"github.com/justiceconnect/justiceconnect/broker/grants/tokenexchange"
 	"github.com/justiceconnect/justiceconnect/broker/keys"
 	"github.com/justiceconnect/justiceconnect/broker/logout"
+	"github.com/justiceconnect/justiceconnect/broker/ratelimit"
 	"github.com/justiceconnect/justiceconnect/broker/session"
 	"github.com/justiceconnect/justiceconnect/broker/storage"
 	"github.com/justiceconnect/justiceconnect/broker/web"
@@ -56,6 +57,8 @@ type Config struct {
 	// Delegations answers whether an actor may act for a subject in RFC 8693 token
 	// exchange; nil refuses every actor token.
 	Delegations tokenexchange.Delegations
+	// TokenLimiter limits token requests per authenticated client; nil: no limit.
+	TokenLimiter *ratelimit.Limiter
 	// UpstreamToken verifies an upstream provider's token for token exchange; nil
 	// refuses upstream subject tokens.
 	UpstreamToken UpstreamTokenFunc

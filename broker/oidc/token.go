@@ -3,17 +3,24 @@ package oidc
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/ory/fosite"
 	fositestorage "github.com/ory/fosite/storage"
 
 	"github.com/justiceconnect/justiceconnect/broker/audit"
+	"github.com/justiceconnect/justiceconnect/broker/ratelimit"
 	"github.com/justiceconnect/justiceconnect/broker/release"
 	"github.com/justiceconnect/justiceconnect/broker/session"
 	"github.com/justiceconnect/justiceconnect/broker/storage"
 	"github.com/justiceconnect/justiceconnect/providers"
 )
+
+// errTooManyRequests answers a client over its token rate (RFC 6585 §4, with
+// RFC 6749's temporarily_unavailable code, which clients already handle).
+var errTooManyRequests = &fosite.RFC6749Error{ErrorField: "temporarily_unavailable", CodeField: http.StatusTooManyRequests,
+	DescriptionField: "Too many token requests for this client; retry after the delay in Retry-After."}
 
 // token is step 6: fosite authenticates the client and runs the grant handlers.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
@@ -22,6 +29,14 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	ar, err := s.provider.NewAccessRequest(ctx, r, sess)
 	if err != nil {
 		s.tokenError(w, r, ar, err)
+		return
+	}
+	// Limited per authenticated client, so that nobody can spend another client's
+	// allowance by naming it; nothing has been consumed yet (codes and refresh
+	// tokens are spent by NewAccessResponse).
+	if ok, wait := s.cfg.TokenLimiter.Allow(ar.GetClient().GetID()); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfter(wait)))
+		s.tokenError(w, r, ar, errTooManyRequests)
 		return
 	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {

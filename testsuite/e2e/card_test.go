@@ -35,7 +35,7 @@ type cardEnv struct {
 	revoked []*x509.Certificate
 }
 
-func startCardEnv(t *testing.T) *cardEnv {
+func startCardEnv(t testing.TB) *cardEnv {
 	t.Helper()
 	c := &cardEnv{ca: peer.NewCA(t, "AC Cartes Agents (test)")}
 	crl := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -100,12 +100,12 @@ func startCardEnv(t *testing.T) *cardEnv {
 }
 
 // issueCard makes an agent card certificate for mail, with the options' changes.
-func (c *cardEnv) issueCard(t *testing.T, mail string, opts ...peer.CertOption) (tls.Certificate, *x509.Certificate) {
+func (c *cardEnv) issueCard(t testing.TB, mail string, opts ...peer.CertOption) (tls.Certificate, *x509.Certificate) {
 	t.Helper()
 	return issueFrom(t, c.ca, mail, opts...)
 }
 
-func issueFrom(t *testing.T, ca *peer.CA, mail string, opts ...peer.CertOption) (tls.Certificate, *x509.Certificate) {
+func issueFrom(t testing.TB, ca *peer.CA, mail string, opts ...peer.CertOption) (tls.Certificate, *x509.Certificate) {
 	t.Helper()
 	base := []peer.CertOption{peer.WithCommonName(mail), peer.WithEmails(mail), peer.WithClientAuth()}
 	certPEM, keyPEM, cert, _ := ca.Issue(t, append(base, opts...)...)
@@ -133,7 +133,7 @@ func (c *cardEnv) cardBrowser(card *tls.Certificate) *http.Client {
 }
 
 // toCard starts an authorization request that must end at the card origin.
-func (c *cardEnv) toCard(t *testing.T, f *flow, extra url.Values) *url.URL {
+func (c *cardEnv) toCard(t testing.TB, f *flow, extra url.Values) *url.URL {
 	t.Helper()
 	p := f.start(t, extra)
 	if p.Location == nil || "https://"+p.Location.Host != c.card.URL || p.Location.Path != "/card/login" {
@@ -143,14 +143,14 @@ func (c *cardEnv) toCard(t *testing.T, f *flow, extra url.Values) *url.URL {
 }
 
 // atCard visits the card origin and returns its answer.
-func atCard(t *testing.T, b *http.Client, target *url.URL) *page {
+func atCard(t testing.TB, b *http.Client, target *url.URL) *page {
 	t.Helper()
 	return last(walk(t, b, http.MethodGet, target.String(), nil))
 }
 
 // cardLogin is a whole card login for client; it returns the userinfo claims and
 // the ID token's.
-func (c *cardEnv) cardLogin(t *testing.T, b *http.Client, client string, extra url.Values) (map[string]any, map[string]any) {
+func (c *cardEnv) cardLogin(t testing.TB, b *http.Client, client string, extra url.Values) (map[string]any, map[string]any) {
 	t.Helper()
 	f := c.newFlow(b, client)
 	back := atCard(t, b, c.toCard(t, f, extra))

@@ -74,7 +74,7 @@ func withCJ(edit func(*peer.BailiffsIdPOptions)) upstreamOption {
 	return func(s *upstreamSetup) { edit(&s.cj) }
 }
 
-func startUpstreams(t *testing.T, opts ...upstreamOption) *upstreams {
+func startUpstreams(t testing.TB, opts ...upstreamOption) *upstreams {
 	t.Helper()
 	dir := t.TempDir()
 	srv := httptest.NewUnstartedServer(nil)
@@ -268,7 +268,7 @@ clients:
 	return u
 }
 
-func decode(t *testing.T, p config.ProviderConfig, into any) {
+func decode(t testing.TB, p config.ProviderConfig, into any) {
 	t.Helper()
 	if err := config.DecodeSettings(p.Settings, into); err != nil {
 		t.Fatalf("provider %s settings: %v", p.ID, err)
@@ -284,7 +284,7 @@ type page struct {
 }
 
 // do sends one request without following redirects.
-func do(t *testing.T, b *http.Client, method, target string, form url.Values) *page {
+func do(t testing.TB, b *http.Client, method, target string, form url.Values) *page {
 	t.Helper()
 	var body io.Reader
 	if form != nil {
@@ -314,7 +314,7 @@ func do(t *testing.T, b *http.Client, method, target string, form url.Values) *p
 
 // walk sends the request and follows redirects while they stay on the same host,
 // returning every response (the last is a page, or a redirect elsewhere).
-func walk(t *testing.T, b *http.Client, method, target string, form url.Values) []*page {
+func walk(t testing.TB, b *http.Client, method, target string, form url.Values) []*page {
 	t.Helper()
 	var out []*page
 	for range 12 {
@@ -362,7 +362,7 @@ func forms(body string) []form {
 }
 
 // onlyForm returns the page's single form.
-func onlyForm(t *testing.T, p *page) form {
+func onlyForm(t testing.TB, p *page) form {
 	t.Helper()
 	fs := forms(p.Body)
 	if len(fs) != 1 {
@@ -403,7 +403,7 @@ func (u *upstreams) newFlow(b *http.Client, client string) *flow {
 }
 
 // start sends the authorization request with the extra parameters.
-func (f *flow) start(t *testing.T, extra url.Values) *page {
+func (f *flow) start(t testing.TB, extra url.Values) *page {
 	t.Helper()
 	q := url.Values{"scope": {scopes}}
 	for k, v := range extra {
@@ -415,7 +415,7 @@ func (f *flow) start(t *testing.T, extra url.Values) *page {
 }
 
 // broker sends a request to the broker and follows it there.
-func (f *flow) broker(t *testing.T, method, target string, values url.Values) *page {
+func (f *flow) broker(t testing.TB, method, target string, values url.Values) *page {
 	t.Helper()
 	ps := walk(t, f.b, method, target, values)
 	f.Pages = append(f.Pages, ps...)
@@ -424,7 +424,7 @@ func (f *flow) broker(t *testing.T, method, target string, values url.Values) *p
 
 // finish takes the broker's answer after login: answers the consent page (allow)
 // when it shows, and returns the code of the redirect to the client.
-func (f *flow) finish(t *testing.T, p *page) string {
+func (f *flow) finish(t testing.TB, p *page) string {
 	t.Helper()
 	if p.Location == nil && strings.Contains(p.Body, `name="decision"`) {
 		f.Consent = true
@@ -446,7 +446,7 @@ func (f *flow) finish(t *testing.T, p *page) string {
 }
 
 // redeem exchanges the code and returns the userinfo claims.
-func (f *flow) redeem(t *testing.T, code string) map[string]any {
+func (f *flow) redeem(t testing.TB, code string) map[string]any {
 	t.Helper()
 	tok := f.u.Redeem(t, f.client, f.secret, code, f.pkce)
 	f.Tokens = tok
@@ -477,7 +477,7 @@ func (f *flow) redeem(t *testing.T, code string) map[string]any {
 
 // idTokenClaims reads the ID token's payload (its signature is the conformance
 // suite's business).
-func idTokenClaims(t *testing.T, jwt string) map[string]any {
+func idTokenClaims(t testing.TB, jwt string) map[string]any {
 	t.Helper()
 	parts := strings.Split(jwt, ".")
 	if len(parts) != 3 {
@@ -506,7 +506,7 @@ func chooserForm(p *page, provider string) *form {
 
 // ldapLogin goes from the chooser (or password form) through the directory's
 // password form.
-func (f *flow) ldapLogin(t *testing.T, chooser *page, user, password string) *page {
+func (f *flow) ldapLogin(t testing.TB, chooser *page, user, password string) *page {
 	t.Helper()
 	c := chooserForm(chooser, "annuaire")
 	if c == nil {
@@ -519,7 +519,7 @@ func (f *flow) ldapLogin(t *testing.T, chooser *page, user, password string) *pa
 	return f.submitPassword(t, form, user, password)
 }
 
-func (f *flow) submitPassword(t *testing.T, form *page, user, password string) *page {
+func (f *flow) submitPassword(t testing.TB, form *page, user, password string) *page {
 	t.Helper()
 	pf := onlyForm(t, form)
 	pf.Fields.Set("username", user)
@@ -529,7 +529,7 @@ func (f *flow) submitPassword(t *testing.T, form *page, user, password string) *
 
 // samlLogin is at the redirect to SimpleSAMLphp: it logs in there and posts the
 // response back to the broker as the IdP's auto-POST page would.
-func (f *flow) samlLogin(t *testing.T, toIdP *page, user, password string) *page {
+func (f *flow) samlLogin(t testing.TB, toIdP *page, user, password string) *page {
 	t.Helper()
 	if toIdP.Location == nil || !strings.HasPrefix(toIdP.Location.String(), f.u.ssp.SSOURL+"?") {
 		t.Fatalf("broker did not send the browser to SimpleSAMLphp: %d %v %.1000s", toIdP.Status, toIdP.Location, toIdP.Body)
@@ -553,7 +553,7 @@ func (f *flow) samlLogin(t *testing.T, toIdP *page, user, password string) *page
 
 // cjLogin is at the redirect to the bailiffs' IdP: it logs in there and follows
 // the callback back into the broker.
-func (f *flow) cjLogin(t *testing.T, toIdP *page, user string) *page {
+func (f *flow) cjLogin(t testing.TB, toIdP *page, user string) *page {
 	t.Helper()
 	if toIdP.Location == nil || !strings.HasPrefix(toIdP.Location.String(), f.u.cj.Issuer+"/") {
 		t.Fatalf("broker did not send the browser to the bailiffs' IdP: %d %v %.1000s", toIdP.Status, toIdP.Location, toIdP.Body)
@@ -570,12 +570,12 @@ func (f *flow) cjLogin(t *testing.T, toIdP *page, user string) *page {
 	return f.broker(t, http.MethodGet, cb.String(), nil)
 }
 
-func ldapPassword(t *testing.T, u *upstreams, uid string) string {
+func ldapPassword(t testing.TB, u *upstreams, uid string) string {
 	t.Helper()
 	return u.slapd.User(t, uid).Password
 }
 
-func samlPassword(t *testing.T, u *upstreams, user string) string {
+func samlPassword(t testing.TB, u *upstreams, user string) string {
 	t.Helper()
 	for _, su := range u.ssp.Users {
 		if su.Username == user {
@@ -587,27 +587,27 @@ func samlPassword(t *testing.T, u *upstreams, user string) string {
 }
 
 // loginLDAP, loginSAML and loginCJ are whole flows, returning the userinfo claims.
-func (u *upstreams) loginLDAP(t *testing.T, b *http.Client, client, uid string) (map[string]any, *flow) {
+func (u *upstreams) loginLDAP(t testing.TB, b *http.Client, client, uid string) (map[string]any, *flow) {
 	t.Helper()
 	f := u.newFlow(b, client)
 	return f.redeem(t, f.finish(t, f.ldapLogin(t, f.start(t, nil), uid, ldapPassword(t, u, uid)))), f
 }
 
-func (u *upstreams) loginSAML(t *testing.T, b *http.Client, client, user string) (map[string]any, *flow) {
+func (u *upstreams) loginSAML(t testing.TB, b *http.Client, client, user string) (map[string]any, *flow) {
 	t.Helper()
 	f := u.newFlow(b, client)
 	toIdP := f.start(t, url.Values{"idp_hint": {"barreau"}})
 	return f.redeem(t, f.finish(t, f.samlLogin(t, toIdP, user, samlPassword(t, u, user)))), f
 }
 
-func (u *upstreams) loginCJ(t *testing.T, b *http.Client, client, user string) (map[string]any, *flow) {
+func (u *upstreams) loginCJ(t testing.TB, b *http.Client, client, user string) (map[string]any, *flow) {
 	t.Helper()
 	f := u.newFlow(b, client)
 	toIdP := f.start(t, url.Values{"idp_hint": {"cj"}})
 	return f.redeem(t, f.finish(t, f.cjLogin(t, toIdP, user))), f
 }
 
-func wantClaim(t *testing.T, claims map[string]any, name string, want any) {
+func wantClaim(t testing.TB, claims map[string]any, name string, want any) {
 	t.Helper()
 	got := claims[name]
 	if ws, ok := want.([]string); ok {

@@ -78,18 +78,32 @@ type Options struct {
 	ExtraYAML string
 	// Tokens overrides the tokens block, e.g. "{access_token_lifetime: 2m}".
 	Tokens string
+	// Dir, when set, is the state directory (database, key-encryption key) instead
+	// of a fresh one: a second Start with the same Dir is the broker restarted.
+	Dir string
+	// LogoutHTTPClient is the broker's client for back-channel logout notices
+	// (tests give one that trusts their httptest servers).
+	LogoutHTTPClient *http.Client
+	// RateLimits overrides the rate_limits block. By default every limit is off:
+	// tests and benchmarks drive many requests from one address and one client.
+	RateLimits string
 }
 
 // Start runs a broker for the test and stops it at cleanup.
 func Start(t testing.TB, opts Options) *Env {
 	t.Helper()
-	dir := t.TempDir()
+	dir := opts.Dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	srv := httptest.NewUnstartedServer(nil)
 	srv.StartTLS()
 	issuer := srv.URL
 	env := &Env{T: t, Server: srv, Issuer: issuer, Dir: dir, clock: &Clock{}}
 	kek := filepath.Join(dir, "kek")
-	must(t, os.WriteFile(kek, []byte(randomKEK()), 0o600))
+	if _, err := os.Stat(kek); err != nil {
+		must(t, os.WriteFile(kek, []byte(randomKEK()), 0o600))
+	}
 	secretFile := func(name, v string) string {
 		p := filepath.Join(dir, name)
 		must(t, os.WriteFile(p, []byte(v+"\n"), 0o600))
@@ -98,6 +112,10 @@ func Start(t testing.TB, opts Options) *Env {
 	tokens := opts.Tokens
 	if tokens == "" {
 		tokens = "{}"
+	}
+	limits := opts.RateLimits
+	if limits == "" {
+		limits = "{token_per_client: {disabled: true}, login_per_address: {disabled: true}, login_failures_per_account: {disabled: true}}"
 	}
 	var users strings.Builder
 	for _, u := range []struct{ name, attrs string }{
@@ -114,6 +132,7 @@ mode: development
 store: {driver: sqlite, sqlite_path: %q}
 keys: {kek: {file: %q}}
 tokens: %s
+rate_limits: %s
 providers:
   - id: dev
     type: static
@@ -169,7 +188,7 @@ clients:
     grant_types: [client_credentials]
     scopes: ["detenus:read"]
     audience: [%q]
-%s`, issuer, filepath.Join(dir, "broker.db"), kek, tokens, users.String(),
+%s`, issuer, filepath.Join(dir, "broker.db"), kek, tokens, limits, users.String(),
 		PartnerID, secretFile("partner", PartnerSecret), RedirectURI, PostLogoutURI,
 		MinistryID, secretFile("ministry", MinistrySecret), RedirectURI, PostLogoutURI,
 		PostClientID, secretFile("post", PostSecret), RedirectURI,
@@ -185,7 +204,7 @@ clients:
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	b, err := broker.New(context.Background(), cfg, broker.Deps{
 		Upstreams: []broker.Upstream{{Config: cfg.Providers[0], Impl: dev}},
-		Logger:    logger, Now: env.clock.Now,
+		Logger:    logger, Now: env.clock.Now, LogoutHTTPClient: opts.LogoutHTTPClient,
 	})
 	if err != nil {
 		t.Fatalf("harness: broker: %v", err)
