@@ -379,7 +379,9 @@ func execute(ctx context.Context, o *options, stderr io.Writer) (*report, error)
 		workers[i] = &worker{id: i, o: o, b: b, st: st, ctx: ctx, rng: rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano()))), mixTotal: total}
 	}
 	// Setup (logins) before the clock: the scenario measures its own operation.
-	warmUp(ctx, b, st, o)
+	if o.scenario != "jwks" {
+		warmUp(ctx, b, st, o)
+	}
 	var wg sync.WaitGroup
 	for _, w := range workers {
 		wg.Go(func() { _ = w.setup() })
