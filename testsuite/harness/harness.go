@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,10 +68,10 @@ type Env struct {
 }
 
 // Clock is a settable clock shared by the broker.
-type Clock struct{ offset time.Duration }
+type Clock struct{ offset atomic.Int64 } // read by the broker's background workers
 
 // Now returns the current time plus the offset.
-func (c *Clock) Now() time.Time { return time.Now().Add(c.offset) }
+func (c *Clock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
 
 // Options adjust the broker.
 type Options struct {
@@ -219,7 +220,7 @@ clients:
 }
 
 // Advance moves the broker's clock forward.
-func (e *Env) Advance(d time.Duration) { e.clock.offset += d }
+func (e *Env) Advance(d time.Duration) { e.clock.offset.Add(int64(d)) }
 
 // Browser returns an HTTP client with its own cookie jar that trusts the test
 // server and does not follow redirects (tests look at every step).
