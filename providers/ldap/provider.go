@@ -159,15 +159,13 @@ func (p *Provider) Close() error {
 	return nil
 }
 
-// Check binds as the service account on a new connection and reads the base entry,
-// within the timeout: it proves the URL, TLS, the account and its access.
+// Check reads the base entry as the service account within the timeout: it proves
+// the URL, TLS, the account and its access.
 func (p *Provider) Check(ctx context.Context) error {
-	c, err := p.dial(ctx, p.cfg.BindDN, p.bindPassword)
-	if err != nil {
-		return fmt.Errorf("ldap: check: %w: %v", providers.ErrUnavailable, err)
-	}
-	defer c.Close()
-	err = p.run(ctx, c, func(c *goldap.Conn) error {
+	// A base search on a pooled service-account connection: it proves the server
+	// answers without a TLS handshake and bind per check (the chooser checks on
+	// every login). A dead pooled connection is replaced once by a fresh one.
+	err := p.use(ctx, p.search, func(c *goldap.Conn) error {
 		_, err := c.Search(p.request(p.cfg.BaseDN, goldap.ScopeBaseObject, "(objectClass=*)", 1, []string{"1.1"}))
 		return err
 	})

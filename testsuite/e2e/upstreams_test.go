@@ -48,6 +48,8 @@ type upstreams struct {
 	slapd *peer.Slapd
 	ssp   *peer.SAMLIdP
 	cj    *peer.BailiffsIdP
+	// impls are the built providers by ID (benchmarks time them alone).
+	impls map[string]providers.Provider
 	// cjSkew moves the oidc provider's clock (its discovery cache) forward.
 	cjSkew atomic.Int64
 }
@@ -219,6 +221,7 @@ clients:
 
 	var ups []broker.Upstream
 	var directory providers.AttributeSource
+	u.impls = map[string]providers.Provider{}
 	for _, p := range cfg.Providers {
 		var up broker.Upstream
 		up.Config = p
@@ -257,6 +260,7 @@ clients:
 			up.Impl = impl
 		}
 		ups = append(ups, up)
+		u.impls[p.ID] = up.Impl
 	}
 	b, err := broker.New(context.Background(), cfg, broker.Deps{Upstreams: ups, Logger: logger, Now: time.Now, Store: store})
 	if err != nil {
