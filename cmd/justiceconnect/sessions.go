@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/justiceconnect/justiceconnect/broker/audit"
+	"github.com/justiceconnect/justiceconnect/broker/logout"
 	"github.com/justiceconnect/justiceconnect/broker/storage"
 )
 
@@ -34,9 +35,11 @@ const sessionsUsage = `usage: justiceconnect sessions COMMAND --config FILE --us
 commands:
   list     the subject's live single sign-on sessions
   revoke   [--reason TEXT]
-           end every live session of the subject and revoke every access and
-           refresh token issued in them, offline_access included; one audit event
-           (admin.session_revoked) per session
+           end every live session of the subject, queue back-channel logout
+           notices to their clients (sent by the running broker), revoke every
+           access and refresh token of the subject, offline_access and ended
+           sessions included; one audit event (admin.session_revoked) per
+           session and one for the other tokens
 
 SUBJECT is the broker's public subject (the "sub" of its tokens for public-subject
 clients, the Subject of audit events). Disable the account upstream too (directory,
@@ -199,6 +202,7 @@ type revokedSession struct {
 	Clients       []string `json:"clients"`
 	Ended         bool     `json:"ended"`
 	TokensRevoked int64    `json:"tokens_revoked"`
+	NoticesQueued int      `json:"backchannel_notices_queued"`
 	Audited       bool     `json:"audited"`
 	Error         string   `json:"error,omitempty"`
 }
@@ -207,7 +211,10 @@ type revokeResult struct {
 	Subject       string           `json:"subject"`
 	Sessions      []revokedSession `json:"sessions"`
 	TokensRevoked int64            `json:"tokens_revoked"`
-	OK            bool             `json:"ok"`
+	// OtherTokensRevoked are tokens of the subject outside the live sessions
+	// (offline_access grants of sessions that ended earlier).
+	OtherTokensRevoked int64 `json:"other_tokens_revoked"`
+	OK                 bool  `json:"ok"`
 }
 
 // auditErrors remembers the last append failure, so that the command can tell
@@ -255,15 +262,21 @@ func (c *sessionsCmd) revoke(ctx context.Context, store storage.Store, subject, 
 			}
 		}
 
-		// TODO(broker): notify the session's relying parties (s.Clients that
-		// registered a backchannel_logout_uri) with a logout token, OIDC
-		// Back-Channel Logout 1.0 section 2.5, as the end_session endpoint does,
-		// so that they end their own sessions now rather than at the next token
-		// refresh. Record each notification's outcome in r and the audit event.
+		// The session's relying parties hear of it through the back-channel
+		// logout queue (OIDC Back-Channel Logout 1.0, section 2.5): the running
+		// broker signs and sends the logout tokens within seconds, with retries.
+		if r.Ended {
+			ids, err := logout.Enqueue(ctx, store, s, sessionsNow().UTC())
+			r.NoticesQueued = len(ids)
+			if err != nil && r.Error == "" {
+				r.Error, failedStep = fmt.Sprintf("queue back-channel logout notices: %v", err), "notify_clients"
+			}
+		}
 
 		ev := storage.AuditEvent{Type: audit.SessionRevoked, Outcome: audit.OutcomeOK, Subject: s.Subject,
 			Provider: s.Provider, Session: s.ID, Details: map[string]string{
 				"tokens_revoked": strconv.FormatInt(r.TokensRevoked, 10),
+				"notices_queued": strconv.Itoa(r.NoticesQueued),
 				"operator":       operator,
 				"via":            "cli",
 			}}
@@ -290,6 +303,26 @@ func (c *sessionsCmd) revoke(ctx context.Context, store storage.Store, subject, 
 		res.Sessions = append(res.Sessions, r)
 	}
 
+	// Then every other grant of the person: offline_access tokens outlive the
+	// session they came from, and ended sessions are no longer listed.
+	n, err := store.RevokeTokensOfSubject(ctx, subject)
+	res.OtherTokensRevoked = n
+	res.TokensRevoked += n
+	ev := storage.AuditEvent{Type: audit.SessionRevoked, Outcome: audit.OutcomeOK, Subject: subject, Details: map[string]string{
+		"scope": "all_tokens", "tokens_revoked": strconv.FormatInt(n, 10), "operator": operator, "via": "cli"}}
+	if reason != "" {
+		ev.Details["reason"] = reason
+	}
+	if err != nil {
+		res.OK = false
+		ev.Outcome = audit.OutcomeFail
+		ev.Details["failed_step"] = "revoke_subject_tokens"
+		fmt.Fprintf(c.stderr, "justiceconnect sessions: revoke the other tokens of %s: %v\n", subject, err)
+	}
+	if err != nil || n > 0 || len(list) > 0 {
+		log.Record(ctx, ev) // a run that found nothing records nothing
+	}
+
 	code := 0
 	if !res.OK {
 		code = 1
@@ -304,9 +337,9 @@ func (c *sessionsCmd) revoke(ctx context.Context, store storage.Store, subject, 
 		fmt.Fprintf(c.stdout, "No live session for %s: nothing to revoke.\n", subject)
 	} else {
 		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SESSION\tPROVIDER\tENDED\tTOKENS REVOKED\tAUDITED\tCLIENTS\tERROR")
+		fmt.Fprintln(tw, "SESSION\tPROVIDER\tENDED\tTOKENS REVOKED\tNOTICES\tAUDITED\tCLIENTS\tERROR")
 		for _, r := range res.Sessions {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.ID, r.Provider, yesNo(r.Ended), r.TokensRevoked, yesNo(r.Audited),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", r.ID, r.Provider, yesNo(r.Ended), r.TokensRevoked, r.NoticesQueued, yesNo(r.Audited),
 				orDash(strings.Join(r.Clients, " ")), orDash(r.Error))
 		}
 		if err := tw.Flush(); err != nil {
@@ -319,9 +352,8 @@ func (c *sessionsCmd) revoke(ctx context.Context, store storage.Store, subject, 
 	}
 	// Said every time: an administrator must not believe more was done than was.
 	fmt.Fprintln(c.stdout, "Not done by this command:")
-	fmt.Fprintln(c.stdout, "  - relying parties were not notified (back-channel logout); their own sessions go on until they next ask the broker;")
+	fmt.Fprintln(c.stdout, "  - back-channel logout notices are queued, not sent: the running broker sends them (with retries); clients without a backchannel_logout_uri learn it at their next refresh;")
 	fmt.Fprintln(c.stdout, "  - access tokens already issued are JWTs that APIs verify themselves: they stay valid until they expire;")
-	fmt.Fprintln(c.stdout, "  - tokens kept with offline_access from sessions that ended earlier (logout) are not reached;")
 	fmt.Fprintln(c.stdout, "  - the account is still enabled upstream: disable it there, or the person can log in again.")
 	return code
 }

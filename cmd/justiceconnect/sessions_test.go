@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ory/fosite"
+
 	"github.com/justiceconnect/justiceconnect/broker/audit"
 	"github.com/justiceconnect/justiceconnect/broker/storage"
 )
@@ -177,11 +179,15 @@ func TestSessionsRevoke(t *testing.T) {
 		t.Error("another subject's session was touched")
 	}
 
-	// One audit event per session, chained.
-	if len(s.events) != 2 {
-		t.Fatalf("%d audit events, want 2", len(s.events))
+	// One audit event per session, chained, then one for the subject's other
+	// tokens (offline grants of ended sessions).
+	if len(s.events) != 3 {
+		t.Fatalf("%d audit events, want 3", len(s.events))
 	}
-	for i, e := range s.events {
+	if e := s.events[2]; e.Subject != "avocat-1" || e.Session != "" || e.Details["scope"] != "all_tokens" {
+		t.Errorf("subject-wide event = %+v", e)
+	}
+	for i, e := range s.events[:2] {
 		wantSID := []string{"sid-a", "sid-b"}[i]
 		if e.Type != "admin.session_revoked" || e.Outcome != audit.OutcomeOK ||
 			e.Subject != "avocat-1" || e.Session != wantSID || e.Provider != "barreau" || !e.Time.Equal(sessT0) {
@@ -198,7 +204,7 @@ func TestSessionsRevoke(t *testing.T) {
 
 	// Again: nothing left, nothing recorded.
 	code, stdout, _ = runSessionsTest(t, "revoke", "--config", cfg, "--user", "avocat-1")
-	if code != 0 || !strings.Contains(stdout, "nothing to revoke") || len(s.events) != 2 {
+	if code != 0 || !strings.Contains(stdout, "nothing to revoke") || len(s.events) != 3 {
 		t.Errorf("second run: %d %q, %d events", code, stdout, len(s.events))
 	}
 }
@@ -210,7 +216,7 @@ func TestSessionsRevokeTable(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 	for _, want := range []string{"SESSION", "sid-a", "sid-b", "2 session(s) of avocat-1 ended, 5 token(s) revoked.",
-		"relying parties were not notified", "disable it there"} {
+		"back-channel logout notices are queued", "NOTICES", "disable it there"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)
 		}
@@ -235,7 +241,7 @@ func TestSessionsRevokeFailures(t *testing.T) {
 	if s.tokens["sid-b"] != 0 || s.sessions["sid-b"].EndedAt == nil {
 		t.Error("sid-b not revoked after sid-a failed")
 	}
-	if len(s.events) != 2 || s.events[0].Outcome != audit.OutcomeFail || s.events[0].Details["failed_step"] != "revoke_tokens" ||
+	if len(s.events) != 3 || s.events[0].Outcome != audit.OutcomeFail || s.events[0].Details["failed_step"] != "revoke_tokens" ||
 		s.events[1].Outcome != audit.OutcomeOK {
 		t.Errorf("events = %+v %+v", s.events[0], s.events[1])
 	}
@@ -295,4 +301,18 @@ func TestSessionsUsage(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tt.args, code, stderr, tt.code, tt.want)
 		}
 	}
+}
+
+// GetClient knows no client: no back-channel notice is queued by the fake.
+func (s *adminFakeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	return nil, storage.ErrNotFound
+}
+
+func (s *adminFakeStore) EnqueueLogouts(ctx context.Context, ds []*storage.LogoutDelivery) (int64, error) {
+	return int64(len(ds)), nil
+}
+
+// RevokeTokensOfSubject finds nothing beyond the sessions' tokens in the fake.
+func (s *adminFakeStore) RevokeTokensOfSubject(ctx context.Context, subject string) (int64, error) {
+	return 0, nil
 }
