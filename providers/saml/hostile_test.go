@@ -155,6 +155,27 @@ func TestCraftedResponses(t *testing.T) {
 			s.SignResponse, s.SigMethod = false, dsig.RSASHA1SignatureMethod
 		}},
 		{name: "G21 RelayState is a URL, not the flow's", relay: "https://evil.example/steal"},
+		// G4 / CVE-2018-0489 class: a comment added inside the signed NameID leaves
+		// the exclusive canonical form (and so the signature) unchanged; a parser
+		// that reads only the first text node would log in "7f3a9c2e". Refusing is
+		// fine; accepting must yield the whole, signed value (checked below).
+		{name: "G4 comment injected into the signed NameID", accept: true, spec: func(s *respSpec) {
+			s.After = func(r *etree.Element) {
+				changed := false
+				for _, n := range r.FindElements(".//NameID") {
+					v := n.Text()
+					if i := strings.Index(v, "-persistent"); i > 0 {
+						n.SetText(v[:i])
+						n.CreateComment("")
+						n.CreateText(v[i:])
+						changed = true
+					}
+				}
+				if !changed {
+					panic("G4: no NameID to split") // the case would test nothing
+				}
+			}
+		}, want: errCommentOrWhole},
 		{name: "transient NameID when persistent is configured", spec: func(s *respSpec) { s.NameIDFormat = NameIDTransient }},
 		{name: "no AuthnStatement", spec: func(s *respSpec) { s.NoAuthnStatement = true }},
 		{name: "no Conditions", spec: func(s *respSpec) { s.NoConditions = true }},
@@ -162,6 +183,12 @@ func TestCraftedResponses(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			id, err := e.complete(t, tc.spec, tc.relay)
+			if tc.want == errCommentOrWhole && err != nil {
+				if !errors.Is(err, providers.ErrInvalidResponse) {
+					t.Fatalf("refused with %v, want ErrInvalidResponse", err)
+				}
+				return
+			}
 			if tc.accept {
 				if err != nil {
 					t.Fatalf("valid response refused: %v", err)
@@ -184,6 +211,10 @@ func TestCraftedResponses(t *testing.T) {
 		})
 	}
 }
+
+// errCommentOrWhole marks a case that may be refused (ErrInvalidResponse) or
+// accepted with exactly the signed identity.
+var errCommentOrWhole = errors.New("refused, or accepted with the whole signed value")
 
 // TestReplay is G14 and the consumed half of G11.
 func TestReplay(t *testing.T) {
