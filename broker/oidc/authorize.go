@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
@@ -244,7 +245,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 		if !slices.Contains(client.AllowedProfessions, prof) {
 			s.cfg.Audit.Record(ctx, storage.AuditEvent{Type: audit.Authorize, Outcome: audit.OutcomeDeny,
 				Subject: a.PublicSubject, ClientID: client.ID, Session: sid, Details: map[string]string{"reason": "population"}})
-			s.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("This application does not admit this profession."))
+			s.refusePopulation(w, r, ar, client)
 			return
 		}
 	}
@@ -411,4 +412,16 @@ func containsAll(have, want []string) bool {
 		}
 	}
 	return true
+}
+
+// refusePopulation tells the person, in plain words, that the application does not
+// admit their profession, and offers the way back to the application, which then
+// receives access_denied (RFC 6749 §4.1.2.1). Redirecting at once would leave the
+// person on the application's error screen without knowing why.
+func (s *Server) refusePopulation(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, client *storage.Client) {
+	rec := httptest.NewRecorder()
+	s.authorizeError(rec, r, ar, fosite.ErrAccessDenied.WithHint("This application does not admit this profession."))
+	lang := s.cfg.Pages.Lang(r, ar.GetRequestForm().Get("ui_locales"))
+	s.cfg.Pages.Render(w, r, http.StatusForbidden, web.ErrorPage{Lang: lang, CorrelationID: CorrelationID(r), Status: http.StatusForbidden,
+		Message: web.KeyPopulation, ReturnURL: rec.Header().Get("Location"), ReturnTo: client.Name})
 }

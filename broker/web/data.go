@@ -71,6 +71,9 @@ type ErrorPage struct {
 	Status int
 	// RetryURL, when set, is offered as a "Réessayer" button.
 	RetryURL string
+	// ReturnURL, when set, is offered as a "Retourner à ReturnTo" button (the
+	// application, told of the refusal).
+	ReturnURL, ReturnTo string
 }
 
 // LogoutConfirmPage asks before logging out on a request we cannot trust (no valid

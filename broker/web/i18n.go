@@ -107,6 +107,7 @@ var messages = map[string]map[string]string{
 		"error.incident":         "Identifiant de l'incident :",
 		"error.support":          "Si le problème persiste, communiquez cet identifiant au support.",
 		"error.retry":            "Réessayer",
+		"error.return":           "Retourner à",
 
 		"logout.confirm.title":   "Déconnexion",
 		"logout.confirm.text":    "Voulez-vous vous déconnecter de {product} ?",
@@ -190,6 +191,7 @@ var messages = map[string]map[string]string{
 		"error.incident":         "Incident reference:",
 		"error.support":          "If the problem persists, give this reference to support.",
 		"error.retry":            "Try again",
+		"error.return":           "Back to",
 
 		"logout.confirm.title":   "Log out",
 		"logout.confirm.text":    "Do you want to log out of {product}?",

@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -50,4 +52,34 @@ func TestChooser(t *testing.T) {
 			t.Fatalf("an unknown domain must show the chooser: %d %v at %s", p.Status, p.Location, p.URL)
 		}
 	})
+}
+
+// bailiffsPlatformID admits commissaires de justice and magistrats only.
+const bailiffsPlatformID = "bailiffs-platform"
+
+// Per-client population policy: a lawyer at the bailiffs' platform gets a plain
+// French refusal with a way back, and the platform gets access_denied.
+func TestPopulationPolicy(t *testing.T) {
+	u := startUpstreams(t)
+
+	f := u.newFlow(u.Browser(), bailiffsPlatformID)
+	refusal := f.samlLogin(t, f.start(t, url.Values{"idp_hint": {"barreau"}}), "adupont", samlPassword(t, u, "adupont"))
+	if refusal.Status != http.StatusForbidden || refusal.Location != nil || !strings.Contains(refusal.Body, "pas ouverte à votre profession") {
+		t.Fatalf("a lawyer at the bailiffs' platform: want the 403 refusal page, got %d %v: %.1500s", refusal.Status, refusal.Location, refusal.Body)
+	}
+	back := regexp.MustCompile(`href="([^"]*error=access_denied[^"]*)"`).FindStringSubmatch(refusal.Body)
+	if back == nil {
+		t.Fatalf("the refusal page offers no way back to the application with access_denied: %.1500s", refusal.Body)
+	}
+	target, err := url.Parse(html.UnescapeString(back[1]))
+	if err != nil || !strings.HasPrefix(target.String(), harness.RedirectURI+"?") || target.Query().Get("state") == "" ||
+		target.Query().Get("iss") != u.Issuer || target.Query().Get("code") != "" {
+		t.Errorf("way back %v: want the registered redirect URI with access_denied, state and iss, no code", target)
+	}
+
+	// A commissaire de justice and a magistrat are admitted.
+	claims, _ := u.loginCJ(t, u.Browser(), bailiffsPlatformID, "jdupont")
+	wantClaim(t, claims, "profession", "commissaire_de_justice")
+	claims, _ = u.loginLDAP(t, u.Browser(), bailiffsPlatformID, "jdupont")
+	wantClaim(t, claims, "profession", "magistrat")
 }

@@ -195,6 +195,14 @@ clients:
     audience: [%q]
     exchange_subject_tokens: ["upstream:cj"]
     allowed_professions: [commissaire_de_justice]
+  - client_id: %s
+    name: "Plateforme des commissaires de justice"
+    organization: "Chambre nationale"
+    kind: partner
+    secret: {file: %q}
+    redirect_uris: [%q]
+    scopes: [openid, profile, email, uid, idp_id, profession, jurisdictions, justice_roles]
+    allowed_professions: [commissaire_de_justice, magistrat]
 `, issuer, filepath.Join(dir, "broker.db"), write("kek", base64.StdEncoding.EncodeToString(kek)+"\n"),
 		labelAnnuaire, u.slapd.LDAPSURL, u.slapd.CAFile, u.slapd.ServiceDN, u.slapd.ServicePasswordFile, u.slapd.PeopleDN,
 		peer.SlapdDisabledFilter, "cn=magistrats,"+groups, "cn=greffiers,"+groups,
@@ -202,7 +210,8 @@ clients:
 		labelCJ, u.cj.Issuer, u.cj.Client().ClientID, write("cj-secret", u.cj.Client().ClientSecret+"\n"),
 		harness.PartnerID, write("partner", harness.PartnerSecret+"\n"), harness.RedirectURI,
 		harness.MinistryID, write("ministry", harness.MinistrySecret+"\n"), harness.RedirectURI,
-		cjExchangerID, write("cj-exchanger", cjExchangerSecret+"\n"), harness.APIAudience)
+		cjExchangerID, write("cj-exchanger", cjExchangerSecret+"\n"), harness.APIAudience,
+		bailiffsPlatformID, write("bailiffs-platform", harness.PartnerSecret+"\n"), harness.RedirectURI)
 	if setup.providers != nil {
 		yaml = strings.Replace(yaml, "\nclients:\n", "\n"+setup.providers(issuer)+"clients:\n", 1)
 	}
