@@ -109,9 +109,28 @@ func WithUnknownExtKeyUsage(oids ...asn1.ObjectIdentifier) CertOption {
 	return func(s *CertSpec) { s.Template.UnknownExtKeyUsage = append(s.Template.UnknownExtKeyUsage, oids...) }
 }
 
-// WithPolicies adds certificate policy OIDs (RFC 5280 §4.2.1.4).
+// WithPolicies adds certificate policy OIDs (RFC 5280 §4.2.1.4). They go to
+// Policies, which CreateCertificate encodes since Go 1.24 (x509usepolicies=1), and
+// to PolicyIdentifiers for older settings.
 func WithPolicies(oids ...asn1.ObjectIdentifier) CertOption {
-	return func(s *CertSpec) { s.Template.PolicyIdentifiers = append(s.Template.PolicyIdentifiers, oids...) }
+	return func(s *CertSpec) {
+		s.Template.PolicyIdentifiers = append(s.Template.PolicyIdentifiers, oids...)
+		for _, o := range oids {
+			oid, err := x509.OIDFromInts(oidInts(o))
+			if err != nil {
+				panic("peer: pki: policy " + o.String() + ": " + err.Error())
+			}
+			s.Template.Policies = append(s.Template.Policies, oid)
+		}
+	}
+}
+
+func oidInts(o asn1.ObjectIdentifier) []uint64 {
+	out := make([]uint64, len(o))
+	for i, n := range o {
+		out[i] = uint64(n)
+	}
+	return out
 }
 
 // WithValidity sets notBefore and notAfter (expired or not-yet-valid certificates).
