@@ -89,6 +89,9 @@ var providerTypes = map[string]providerType{
 			if sc.ACSURL == "" {
 				sc.ACSURL = cfg.Issuer + "/login/callback/" + p.ID
 			}
+			if sc.SLOURL == "" {
+				sc.SLOURL = cfg.Issuer + "/session/end/return"
+			}
 			return saml.New(sc, saml.Options{Logger: deps.Logger, ReplayCache: deps.Store})
 		},
 	},

@@ -32,6 +32,10 @@ type Config struct {
 	// the broker passes to Begin; set it so that Metadata can be served before the
 	// first login.
 	ACSURL string `yaml:"acs_url"`
+	// SLOURL is where the IdP sends its LogoutResponse after SP-initiated single
+	// logout, published in the SP metadata as a SingleLogoutService (SAML Metadata
+	// §2.4.2). The broker sets it to its logout return page.
+	SLOURL string `yaml:"slo_url"`
 	// IdPMetadataFile and IdPMetadataURL locate the IdP's metadata; exactly one.
 	IdPMetadataFile string `yaml:"idp_metadata_file"`
 	IdPMetadataURL  string `yaml:"idp_metadata_url"`
@@ -80,6 +84,11 @@ func (c Config) Validate() []string {
 		add("entity_id: required (the broker's SAML entity ID, an absolute URI)")
 	} else if u, err := url.Parse(c.EntityID); err != nil || u.Scheme == "" {
 		add("entity_id: must be an absolute URI")
+	}
+	if c.SLOURL != "" {
+		if msg := checkURL(c.SLOURL); msg != "" {
+			add("slo_url: %s", msg)
+		}
 	}
 	if c.ACSURL != "" {
 		if msg := checkURL(c.ACSURL); msg != "" {

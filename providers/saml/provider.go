@@ -458,6 +458,16 @@ func (p *Provider) Metadata() ([]byte, error) {
 		AcsURL:            *acs,
 		AuthnNameIDFormat: csaml.NameIDFormat(p.cfg.nameIDFormat()),
 	}
+	if p.cfg.SLOURL != "" {
+		slo, err := url.Parse(p.cfg.SLOURL)
+		if err != nil {
+			return nil, fmt.Errorf("saml: metadata: slo_url: %w", err)
+		}
+		sp.SloURL = *slo
+		// The IdP's LogoutResponse comes back by redirect: the broker's return page
+		// is a GET, and a cross-site POST would meet its CSRF protection.
+		sp.LogoutBindings = []string{csaml.HTTPRedirectBinding}
+	}
 	if p.key != nil {
 		sp.Key, sp.Certificate = p.key, p.cert
 		// AuthnRequestsSigned="true": Begin signs every request when there is a key.

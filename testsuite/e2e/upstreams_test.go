@@ -86,12 +86,12 @@ func startUpstreams(t testing.TB, opts ...upstreamOption) *upstreams {
 	u := &upstreams{}
 
 	u.slapd = peer.StartSlapd(t, peer.SlapdOptions{})
-	u.ssp = peer.StartSimpleSAMLphp(t, peer.SAMLIdPOptions{})
+	u.ssp = peer.StartSimpleSAMLphp(t, peer.SAMLIdPOptions{SLO: true})
 	setup := upstreamSetup{cj: peer.BailiffsIdPOptions{Clients: []peer.BailiffsClient{{
 		ClientID:               "justiceconnect",
 		ClientSecret:           randomString(32),
 		RedirectURIs:           []string{issuer + "/login/callback/cj"},
-		PostLogoutRedirectURIs: []string{issuer + "/logout/done"},
+		PostLogoutRedirectURIs: []string{issuer + "/session/end/return"},
 	}}}}
 	for _, o := range opts {
 		o(&setup)
@@ -145,6 +145,7 @@ providers:
     settings:
       entity_id: %q
       acs_url: %q
+      slo_url: %q
       idp_metadata_file: %q
     mapping:
       given_name: givenName
@@ -184,6 +185,7 @@ clients:
     kind: first_party
     secret: {file: %q}
     redirect_uris: [%q]
+    post_logout_redirect_uris: [%q]
     grant_types: [authorization_code, refresh_token]
     scopes: [openid, profile, email, uid, idp_id, profession, jurisdictions, justice_roles]
   - client_id: %s
@@ -206,10 +208,10 @@ clients:
 `, issuer, filepath.Join(dir, "broker.db"), write("kek", base64.StdEncoding.EncodeToString(kek)+"\n"),
 		labelAnnuaire, u.slapd.LDAPSURL, u.slapd.CAFile, u.slapd.ServiceDN, u.slapd.ServicePasswordFile, u.slapd.PeopleDN,
 		peer.SlapdDisabledFilter, "cn=magistrats,"+groups, "cn=greffiers,"+groups,
-		labelBarreau, samlEntityID, issuer+"/login/callback/barreau", idpMetadata,
+		labelBarreau, samlEntityID, issuer+"/login/callback/barreau", issuer+"/session/end/return", idpMetadata,
 		labelCJ, u.cj.Issuer, u.cj.Client().ClientID, write("cj-secret", u.cj.Client().ClientSecret+"\n"),
 		harness.PartnerID, write("partner", harness.PartnerSecret+"\n"), harness.RedirectURI,
-		harness.MinistryID, write("ministry", harness.MinistrySecret+"\n"), harness.RedirectURI,
+		harness.MinistryID, write("ministry", harness.MinistrySecret+"\n"), harness.RedirectURI, harness.PostLogoutURI,
 		cjExchangerID, write("cj-exchanger", cjExchangerSecret+"\n"), harness.APIAudience,
 		bailiffsPlatformID, write("bailiffs-platform", harness.PartnerSecret+"\n"), harness.RedirectURI)
 	if setup.providers != nil {

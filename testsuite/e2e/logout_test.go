@@ -1,0 +1,96 @@
+package e2e
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/justiceconnect/justiceconnect/testsuite/harness"
+)
+
+// Logging out of the broker ends the upstream session too (RP-initiated logout
+// toward the bailiffs' OIDC provider, SP-initiated single logout toward the bar's
+// SAML IdP), then returns to the application with its state; afterwards neither
+// the broker nor the upstream logs the person in silently.
+func TestLogoutAtUpstreams(t *testing.T) {
+	u := startUpstreams(t)
+
+	cases := []struct {
+		name, provider string
+		login          func(t *testing.T, b *http.Client) *flow
+		// upstreamPage answers the upstream's logout page, if it shows one, and
+		// returns the next URL.
+		upstreamPage func(t *testing.T, b *http.Client, p *page) string
+		// silent tells whether the upstream's answer to a new authentication request
+		// logs the person in without asking.
+		silent func(p *page) bool
+	}{
+		{name: "oidc", provider: "cj",
+			login: func(t *testing.T, b *http.Client) *flow { _, f := u.loginCJ(t, b, harness.MinistryID, "jdupont"); return f },
+			upstreamPage: func(t *testing.T, b *http.Client, p *page) string {
+				// oidc-provider asks for confirmation (RP-Initiated Logout §3).
+				for _, fm := range forms(p.Body) {
+					fm.Fields.Set("logout", "yes")
+					next := do(t, b, http.MethodPost, abs(p, fm.Action), fm.Fields)
+					if next.Location == nil {
+						t.Fatalf("oidc-provider logout confirmation: %d %.800s", next.Status, next.Body)
+					}
+					return next.Location.String()
+				}
+				t.Fatalf("oidc-provider shows no logout form: %.800s", p.Body)
+				return ""
+			},
+			silent: func(p *page) bool {
+				return p.Location != nil && strings.HasPrefix(p.Location.String(), u.Issuer+"/login/callback/")
+			},
+		},
+		{name: "saml", provider: "barreau",
+			login: func(t *testing.T, b *http.Client) *flow {
+				_, f := u.loginSAML(t, b, harness.MinistryID, "adupont")
+				return f
+			},
+			silent: func(p *page) bool { return strings.Contains(p.Body, `name="SAMLResponse"`) },
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := u.Browser()
+			f := tc.login(t, b)
+			end := u.Issuer + "/session/end?" + url.Values{"id_token_hint": {f.Tokens.IDToken},
+				"post_logout_redirect_uri": {harness.PostLogoutURI}, "state": {"etat-42"}}.Encode()
+			p := do(t, b, http.MethodGet, end, nil)
+			// Through the upstream and back to the broker, then to the application.
+			for range 12 {
+				if p.Location != nil && strings.HasPrefix(p.Location.String(), harness.PostLogoutURI) {
+					break
+				}
+				switch {
+				case p.Location != nil:
+					p = do(t, b, http.MethodGet, p.Location.String(), nil)
+				case p.Status == http.StatusOK && tc.upstreamPage != nil && !strings.HasPrefix(p.URL.String(), u.Issuer):
+					p = do(t, b, http.MethodGet, tc.upstreamPage(t, b, p), nil)
+				default:
+					t.Fatalf("logout stopped at %s: %d %.1500s", p.URL, p.Status, p.Body)
+				}
+			}
+			if p.Location == nil || !strings.HasPrefix(p.Location.String(), harness.PostLogoutURI) || p.Location.Query().Get("state") != "etat-42" {
+				t.Fatalf("logout did not return to the application with its state: %v", p.Location)
+			}
+			// prompt=none: the broker's session is gone (E9).
+			none := u.newFlow(b, harness.MinistryID).start(t, url.Values{"prompt": {"none"}})
+			if none.Location == nil || none.Location.Query().Get("error") != "login_required" {
+				t.Errorf("prompt=none after logout: %v", none.Location)
+			}
+			// The upstream asks for the password again instead of logging in silently.
+			toIdP := u.newFlow(b, harness.MinistryID).start(t, url.Values{"idp_hint": {tc.provider}})
+			if toIdP.Location == nil {
+				t.Fatalf("no redirect to the upstream: %d", toIdP.Status)
+			}
+			at := last(walk(t, b, http.MethodGet, toIdP.Location.String(), nil))
+			if tc.silent(at) {
+				t.Errorf("the upstream logged the person in again without asking: its session survived the logout")
+			}
+		})
+	}
+}
