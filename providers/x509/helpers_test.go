@@ -60,6 +60,8 @@ type fixture struct {
 	// ocspSigner signs OCSP responses (default: the intermediate itself).
 	ocspSigner     crypto.Signer
 	ocspSignerCert *stdx509.Certificate
+	// ocspNoEmbed leaves the signer's certificate out of the response.
+	ocspNoEmbed bool
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -148,7 +150,7 @@ func (f *fixture) serve(w http.ResponseWriter, r *http.Request) {
 			NextUpdate:   f.now.Add(time.Hour),
 			RevokedAt:    f.now.Add(-time.Hour),
 		}
-		if f.ocspSignerCert != f.sub.Cert {
+		if f.ocspSignerCert != f.sub.Cert && !f.ocspNoEmbed {
 			tmpl.Certificate = f.ocspSignerCert
 		}
 		der, err := ocsp.CreateResponse(f.sub.Cert, f.ocspSignerCert, tmpl, f.ocspSigner)

@@ -163,6 +163,24 @@ func TestAuthenticate(t *testing.T) {
 			want: unavailable,
 		},
 		{
+			name: "OCSP response signed by another key, no certificate",
+			chain: func(f *fixture) []*stdx509.Certificate {
+				chain := f.card(peer.WithOCSPServer(f.srv.URL+"/ocsp"), withoutCDP())
+				f.ocspStatus[chain[0].SerialNumber.String()] = ocsp.Good
+				rogue := peer.NewCA(f.t, "AC Cartes Agents (test)")
+				f.ocspSigner, f.ocspSignerCert, f.ocspNoEmbed = rogue.Key, rogue.Cert, true
+				return chain
+			},
+			want: unavailable,
+		},
+		{
+			name: "OCSP status unknown, no CRL",
+			chain: func(f *fixture) []*stdx509.Certificate {
+				return f.card(peer.WithOCSPServer(f.srv.URL+"/ocsp"), withoutCDP())
+			},
+			want: unavailable,
+		},
+		{
 			name: "OCSP delegated responder without OCSPSigning",
 			chain: func(f *fixture) []*stdx509.Certificate {
 				chain := f.card(peer.WithOCSPServer(f.srv.URL+"/ocsp"), withoutCDP())
@@ -287,9 +305,14 @@ func TestAuthenticate(t *testing.T) {
 			want: rejected(ReasonWrongUsage),
 		},
 		{
-			name:  "a CA certificate as the card",
-			chain: func(f *fixture) []*stdx509.Certificate { return []*stdx509.Certificate{f.sub.Cert} },
-			want:  rejected(ReasonWrongUsage),
+			name: "a CA certificate as the card",
+			chain: func(f *fixture) []*stdx509.Certificate {
+				ca := f.root.IssueCA(f.t, "AC Cartes Agents (test)", peer.WithClientAuth(), withSAN([]string{testUPN}),
+					peer.WithCRLDistributionPoints(f.crlURL("root")))
+				f.publishCRL("root", f.root)
+				return []*stdx509.Certificate{ca.Cert}
+			},
+			want: rejected(ReasonWrongUsage),
 		},
 		{
 			name: "required policy present",
