@@ -95,6 +95,12 @@ func (f *fixture) clock() time.Time {
 	return f.now
 }
 
+func (f *fixture) hits() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.crlHits
+}
+
 func (f *fixture) advance(d time.Duration) {
 	f.mu.Lock()
 	f.now = f.now.Add(d)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -562,8 +563,8 @@ func TestCRLFailurePolicy(t *testing.T) {
 			if err := login(); err != nil {
 				t.Fatalf("first login: %v", err)
 			}
-			if err := login(); err != nil || f.crlHits != 1 {
-				t.Fatalf("second login: %v, %d fetches, want 1 (cached)", err, f.crlHits)
+			if err := login(); err != nil || f.hits() != 1 {
+				t.Fatalf("second login: %v, %d fetches, want 1 (cached)", err, f.hits())
 			}
 			f.mu.Lock()
 			f.crlDown = true
@@ -714,5 +715,49 @@ func TestUPNParsing(t *testing.T) {
 	cert := &stdx509.Certificate{Extensions: []pkix.Extension{{Id: oidSubjectAltName, Value: good}}}
 	if v, err := mappingValue(RuleUPN, cert); err != nil || v != "ab" {
 		t.Errorf("well-formed UPN: %q, %v", v, err)
+	}
+}
+
+// TestConcurrentLogins runs logins of several cards at once (go test -race): one
+// CRL fetch, shared caches.
+func TestConcurrentLogins(t *testing.T) {
+	f := newFixture(t)
+	p := f.provider(f.config())
+	chains := make([][]*stdx509.Certificate, 4)
+	for i := range chains {
+		chains[i] = f.card(peer.WithOCSPServer(f.srv.URL + "/ocsp"))
+		if i%2 == 0 {
+			f.ocspStatus[chains[i][0].SerialNumber.String()] = ocsp.Good
+		}
+	}
+	errs := make(chan error, 16)
+	for i := 0; i < 16; i++ {
+		go func() {
+			_, err := p.Authenticate(context.Background(), chains[i%len(chains)])
+			errs <- err
+		}()
+	}
+	for i := 0; i < 16; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if f.hits() != 1 {
+		t.Errorf("%d CRL fetches, want 1", f.hits())
+	}
+}
+
+func TestPruneOCSP(t *testing.T) {
+	f := newFixture(t)
+	p := f.provider(f.config())
+	for i := 0; i < maxOCSPEntries; i++ {
+		p.ocsp[strconv.Itoa(i)] = &ocspEntry{resp: &ocsp.Response{}, expires: f.now.Add(time.Hour)}
+	}
+	p.ocsp["stale"] = &ocspEntry{resp: &ocsp.Response{}, expires: f.now.Add(-DefaultGrace - time.Minute)}
+	p.mu.Lock()
+	p.pruneOCSP(f.now)
+	p.mu.Unlock()
+	if _, ok := p.ocsp["stale"]; ok || len(p.ocsp) >= maxOCSPEntries/2+1 || len(p.ocsp) == 0 {
+		t.Errorf("after pruning: %d entries, stale kept: %v", len(p.ocsp), ok)
 	}
 }

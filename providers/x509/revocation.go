@@ -34,6 +34,8 @@ const (
 	// retryDelay spaces fetches of a CRL after a failure while the cached one is
 	// still current, so that a dead server does not slow every login.
 	retryDelay = time.Minute
+	// maxOCSPEntries bounds the OCSP cache (one entry per certificate).
+	maxOCSPEntries = 10000
 )
 
 var (
@@ -362,6 +364,9 @@ func (p *Provider) ocspStatus(ctx context.Context, cert, issuer *stdx509.Certifi
 	p.mu.Lock()
 	e, ok := p.ocsp[key]
 	if !ok {
+		if len(p.ocsp) >= maxOCSPEntries {
+			p.pruneOCSP(now)
+		}
 		e = &ocspEntry{}
 		p.ocsp[key] = e
 	}
@@ -395,6 +400,30 @@ func (p *Provider) ocspStatus(ctx context.Context, cert, issuer *stdx509.Certifi
 	}
 	p.logger.Warn("x509: OCSP failed", "subject", cert.Subject.String(), "serial", cert.SerialNumber.String(), "error", err)
 	return nil, err
+}
+
+// pruneOCSP forgets responses past any use (nextUpdate plus grace), then, if the
+// cache is still full, half of the rest: one entry per card seen must not grow
+// without bound. Entries in use are skipped. The caller holds p.mu.
+func (p *Provider) pruneOCSP(now time.Time) {
+	for k, e := range p.ocsp {
+		if !e.mu.TryLock() {
+			continue
+		}
+		if e.resp == nil || now.After(e.expires.Add(p.cfg.OCSP.Grace)) {
+			delete(p.ocsp, k)
+		}
+		e.mu.Unlock()
+	}
+	for k, e := range p.ocsp {
+		if len(p.ocsp) < maxOCSPEntries/2 {
+			break
+		}
+		if e.mu.TryLock() {
+			delete(p.ocsp, k)
+			e.mu.Unlock()
+		}
+	}
 }
 
 // queryOCSP POSTs a request (RFC 6960 Appendix A.1) and verifies the answer: it
