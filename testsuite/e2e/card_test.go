@@ -36,7 +36,7 @@ type cardEnv struct {
 	revoked []*x509.Certificate
 }
 
-func startCardEnv(t testing.TB) *cardEnv {
+func startCardEnv(t testing.TB, more ...upstreamOption) *cardEnv {
 	t.Helper()
 	c := &cardEnv{ca: peer.NewCA(t, "AC Cartes Agents (test)")}
 	crl := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -58,7 +58,7 @@ func startCardEnv(t testing.TB) *cardEnv {
 	listen := config.CardListen{Address: c.card.Listener.Addr().String(), PublicURL: cardURL,
 		TLSCertFile: certFile, TLSKeyFile: keyFile, ClientCAFiles: []string{caFile}}
 
-	c.upstreams = startUpstreams(t,
+	c.upstreams = startUpstreams(t, append([]upstreamOption{
 		func(s *upstreamSetup) {
 			s.config = func(string) string {
 				// Every test login comes from 127.0.0.1, and the benchmark makes thousands.
@@ -91,7 +91,7 @@ func startCardEnv(t testing.TB) *cardEnv {
 				}
 				return impl
 			}
-		})
+		}}, more...)...)
 	tc, err := broker.CardTLSConfig(listen)
 	if err != nil {
 		t.Fatal(err)

@@ -62,9 +62,9 @@ func (u *upstreams) cjNow() time.Time { return time.Now().Add(time.Duration(u.cj
 type upstreamSetup struct {
 	// cj is the bailiffs' IdP's configuration.
 	cj peer.BailiffsIdPOptions
-	// config is appended to the broker's configuration (top-level keys), and
-	// providers to its providers list; both see the broker's issuer.
-	config, providers func(issuer string) string
+	// config is appended to the broker's configuration (top-level keys), providers
+	// to its providers list and clients to its clients list; all see the issuer.
+	config, providers, clients func(issuer string) string
 	// x509 builds a card provider over the directory (the ldap provider).
 	x509 func(p config.ProviderConfig, dir providers.AttributeSource) providers.Provider
 }
@@ -216,6 +216,9 @@ clients:
 		bailiffsPlatformID, write("bailiffs-platform", harness.PartnerSecret+"\n"), harness.RedirectURI)
 	if setup.providers != nil {
 		yaml = strings.Replace(yaml, "\nclients:\n", "\n"+setup.providers(issuer)+"clients:\n", 1)
+	}
+	if setup.clients != nil {
+		yaml += setup.clients(issuer)
 	}
 	if setup.config != nil {
 		yaml += setup.config(issuer)

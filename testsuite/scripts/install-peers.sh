@@ -7,7 +7,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 packages=(slapd ldap-utils simplesamlphp php-cli php-xml php-mbstring
-  apache2 libapache2-mod-auth-openidc postgresql chromium chromium-driver openssl)
+  apache2 libapache2-mod-auth-openidc postgresql chromium chromium-driver openssl libnss3-tools)
 
 missing=()
 for p in "${packages[@]}"; do
