@@ -27,7 +27,10 @@ func TestLogoutAtUpstreams(t *testing.T) {
 		silent func(p *page) bool
 	}{
 		{name: "oidc", provider: "cj",
-			login: func(t *testing.T, b *http.Client) *flow { _, f := u.loginCJ(t, b, harness.MinistryID, "jdupont"); return f },
+			login: func(t *testing.T, b *http.Client) *flow {
+				_, f := u.loginCJ(t, b, harness.MinistryID, "jdupont")
+				return f
+			},
 			upstreamPage: func(t *testing.T, b *http.Client, p *page) string {
 				// oidc-provider asks for confirmation (RP-Initiated Logout §3).
 				for _, fm := range forms(p.Body) {
