@@ -98,8 +98,10 @@ type Config struct {
 
 // CRLConfig configures CRL fetching.
 type CRLConfig struct {
-	// URLs, when set, are fetched instead of the certificates' CRL distribution
-	// points (http or https). A CRL applies to the certificates its issuer signed.
+	// URLs, when set, are fetched instead of the card certificates' CRL
+	// distribution points (http or https); CA certificates keep their own. A CRL
+	// applies only to the certificates its issuer signed (the other URLs are
+	// skipped for them).
 	URLs []string `yaml:"urls"`
 	// Refresh is how often a cached CRL is fetched again even before its nextUpdate
 	// (default 1h).
