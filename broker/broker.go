@@ -308,24 +308,18 @@ func (b *Broker) readyz(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ready\n"))
 }
 
-// cleanup deletes expired rows in the background (DESIGN.md, Storage).
+// cleanup deletes expired rows in the background (DESIGN.md, Storage), on one
+// node at a time.
 func (b *Broker) cleanup(ctx context.Context, store storage.Store, now func() time.Time) {
 	defer b.wg.Done()
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			n, err := store.DeleteExpired(ctx, now())
-			if err != nil && !errors.Is(err, context.Canceled) {
-				b.logger.Warn("cleanup: delete expired rows", "err", err)
-			} else if n > 0 {
-				b.logger.Debug("cleanup: expired rows deleted", "rows", n)
-			}
+	runExclusive(ctx, store, b.logger, "cleanup", time.Minute, func(ctx context.Context) {
+		n, err := store.DeleteExpired(ctx, now())
+		if err != nil && !errors.Is(err, context.Canceled) {
+			b.logger.Warn("cleanup: delete expired rows", "err", err)
+		} else if n > 0 {
+			b.logger.Debug("cleanup: expired rows deleted", "rows", n)
 		}
-	}
+	})
 }
 
 // middleware wraps every request: a request ID (also shown on error pages), panic

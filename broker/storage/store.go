@@ -39,6 +39,7 @@ type Store interface {
 	AuditStore
 	DelegationStore
 	LogoutStore
+	Locker
 
 	// UseOnce records key in namespace until expiresAt and returns ErrAlreadyUsed if it
 	// was recorded before and has not expired: SAML assertion IDs, logout token jti,
