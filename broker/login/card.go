@@ -2,7 +2,6 @@ package login
 
 import (
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/justiceconnect/justiceconnect/broker/audit"
+	"github.com/justiceconnect/justiceconnect/broker/clientcert"
 	"github.com/justiceconnect/justiceconnect/broker/flow"
 	"github.com/justiceconnect/justiceconnect/broker/oidc"
 	"github.com/justiceconnect/justiceconnect/broker/storage"
@@ -38,9 +38,6 @@ const (
 	cardLoginPath = "/card/login"
 	cardDonePath  = "/login/card/done"
 )
-
-// clientCertMaxBytes bounds the RFC 9440 headers (a chain of a few certificates).
-const clientCertMaxBytes = 32 << 10
 
 // CardOrigin configures the card origin.
 type CardOrigin struct {
@@ -204,13 +201,13 @@ var (
 // else is refused outright rather than ignored, so that the attempt is seen
 // (SECURITY.md I5, RFC 9440 §3: the header must be sanitised at the proxy).
 func (h *Handler) cardChain(r *http.Request) ([]*x509.Certificate, error) {
-	_, hasHeader := r.Header["Client-Cert"]
-	_, hasChain := r.Header["Client-Cert-Chain"]
+	_, hasHeader := r.Header[clientcert.HeaderClientCert]
+	_, hasChain := r.Header[clientcert.HeaderClientCertChain]
 	if hasHeader || hasChain {
 		if !h.trustedProxy(r.RemoteAddr) {
 			return nil, errUntrustedHeader
 		}
-		return parseClientCertHeaders(r.Header)
+		return clientcert.ChainFromHeaders(r.Header)
 	}
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		return r.TLS.PeerCertificates, nil
@@ -230,42 +227,4 @@ func (h *Handler) trustedProxy(remoteAddr string) bool {
 		}
 	}
 	return false
-}
-
-// parseClientCertHeaders reads RFC 9440 §2: Client-Cert is one structured-field
-// byte sequence (":" base64 DER ":"); Client-Cert-Chain a list of them, the
-// issuers in order. Anything else is refused.
-func parseClientCertHeaders(hdr http.Header) ([]*x509.Certificate, error) {
-	leafValues := hdr.Values("Client-Cert")
-	if len(leafValues) != 1 {
-		return nil, errors.New("login: Client-Cert must appear exactly once")
-	}
-	size := len(leafValues[0])
-	var items []string
-	items = append(items, strings.TrimSpace(leafValues[0]))
-	for _, v := range hdr.Values("Client-Cert-Chain") {
-		size += len(v)
-		for _, it := range strings.Split(v, ",") {
-			items = append(items, strings.TrimSpace(it))
-		}
-	}
-	if size > clientCertMaxBytes {
-		return nil, errors.New("login: client certificate headers too large")
-	}
-	chain := make([]*x509.Certificate, 0, len(items))
-	for i, it := range items {
-		if len(it) < 2 || it[0] != ':' || it[len(it)-1] != ':' {
-			return nil, fmt.Errorf("login: Client-Cert item %d is not a byte sequence", i)
-		}
-		der, err := base64.StdEncoding.DecodeString(it[1 : len(it)-1])
-		if err != nil {
-			return nil, fmt.Errorf("login: Client-Cert item %d: %w", i, err)
-		}
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			return nil, fmt.Errorf("login: Client-Cert item %d: %w", i, err)
-		}
-		chain = append(chain, c)
-	}
-	return chain, nil
 }

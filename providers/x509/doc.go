@@ -1,6 +1,6 @@
 // Package x509 is the CertificateProvider of the agent smart card: the broker's card
 // origin (a TLS listener that asks for a client certificate, or a TLS-terminating
-// proxy that forwards it in RFC 9440 Client-Cert fields, see ChainFromHeaders) hands
+// proxy that forwards it in RFC 9440 Client-Cert fields, which broker/clientcert reads) hands
 // it the chain the card presented, leaf first. It answers with the Identity of the
 // card holder's directory entry, found through a providers.AttributeSource, so that
 // the same person gets the same broker sub with a password or with the card (the

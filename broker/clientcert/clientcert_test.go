@@ -1,4 +1,4 @@
-package x509
+package clientcert
 
 import (
 	stdx509 "crypto/x509"

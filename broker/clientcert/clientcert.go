@@ -1,4 +1,8 @@
-package x509
+// Package clientcert reads the client certificate a TLS-terminating proxy passes
+// on in the RFC 9440 header fields, for the agent card origin when TLS ends before
+// the broker. Whether the request came from a trusted proxy is the caller's
+// decision (SECURITY.md I5).
+package clientcert
 
 import (
 	stdx509 "crypto/x509"
@@ -22,12 +26,14 @@ const (
 	maxCertField = 16 << 10
 	// maxChainField bounds the encoded Client-Cert-Chain value.
 	maxChainField = 64 << 10
+	// maxChainLength bounds the certificates taken (leaf included).
+	maxChainLength = 10
 )
 
 // ChainFromHeaders parses the RFC 9440 fields a TLS-terminating proxy set:
 // Client-Cert, the DER leaf as a Structured Field Byte Sequence (":BASE64:", RFC
 // 8941 §3.3.5), and the optional Client-Cert-Chain, a List of Byte Sequences
-// (RFC 9440 §2.3). It returns the leaf first, then the chain, for Authenticate,
+// (RFC 9440 §2.3). It returns the leaf first, then the chain, for a card provider,
 // or nil and no error when Client-Cert is absent (Client-Cert-Chain alone is an
 // error).
 //
@@ -41,23 +47,23 @@ func ChainFromHeaders(h http.Header) ([]*stdx509.Certificate, error) {
 	chainLines := h.Values(HeaderClientCertChain)
 	if len(certLines) == 0 {
 		if len(chainLines) > 0 {
-			return nil, errors.New("x509: Client-Cert-Chain without Client-Cert")
+			return nil, errors.New("clientcert: Client-Cert-Chain without Client-Cert")
 		}
 		return nil, nil
 	}
 	if len(certLines) > 1 {
-		return nil, errors.New("x509: several Client-Cert field lines")
+		return nil, errors.New("clientcert: several Client-Cert field lines")
 	}
 	if len(certLines[0]) > maxCertField {
-		return nil, fmt.Errorf("x509: Client-Cert larger than %d bytes", maxCertField)
+		return nil, fmt.Errorf("clientcert: Client-Cert larger than %d bytes", maxCertField)
 	}
 	der, err := parseByteSequence(trimOWS(certLines[0]))
 	if err != nil {
-		return nil, fmt.Errorf("x509: Client-Cert: %w", err)
+		return nil, fmt.Errorf("clientcert: Client-Cert: %w", err)
 	}
 	leaf, err := stdx509.ParseCertificate(der)
 	if err != nil {
-		return nil, fmt.Errorf("x509: Client-Cert: %w", err)
+		return nil, fmt.Errorf("clientcert: Client-Cert: %w", err)
 	}
 	chain := []*stdx509.Certificate{leaf}
 	if len(chainLines) == 0 {
@@ -66,19 +72,19 @@ func ChainFromHeaders(h http.Header) ([]*stdx509.Certificate, error) {
 	// RFC 9110 §5.3: field lines of a list combine with commas.
 	joined := strings.Join(chainLines, ",")
 	if len(joined) > maxChainField {
-		return nil, fmt.Errorf("x509: Client-Cert-Chain larger than %d bytes", maxChainField)
+		return nil, fmt.Errorf("clientcert: Client-Cert-Chain larger than %d bytes", maxChainField)
 	}
 	for i, member := range strings.Split(joined, ",") {
 		if len(chain) >= maxChainLength {
-			return nil, fmt.Errorf("x509: Client-Cert-Chain: more than %d certificates", maxChainLength-1)
+			return nil, fmt.Errorf("clientcert: Client-Cert-Chain: more than %d certificates", maxChainLength-1)
 		}
 		der, err := parseByteSequence(trimOWS(member))
 		if err != nil {
-			return nil, fmt.Errorf("x509: Client-Cert-Chain[%d]: %w", i, err)
+			return nil, fmt.Errorf("clientcert: Client-Cert-Chain[%d]: %w", i, err)
 		}
 		c, err := stdx509.ParseCertificate(der)
 		if err != nil {
-			return nil, fmt.Errorf("x509: Client-Cert-Chain[%d]: %w", i, err)
+			return nil, fmt.Errorf("clientcert: Client-Cert-Chain[%d]: %w", i, err)
 		}
 		chain = append(chain, c)
 	}
