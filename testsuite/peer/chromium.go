@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -44,10 +45,11 @@ type BrowserOptions struct {
 type Browser struct {
 	Ctx context.Context
 
-	t      testing.TB
-	mu     sync.Mutex
-	shots  int
-	cancel []context.CancelFunc
+	t       testing.TB
+	mu      sync.Mutex
+	shots   int
+	visited []string
+	cancel  []context.CancelFunc
 }
 
 // StartBrowser launches Chromium with the flags that work on these machines
@@ -94,8 +96,10 @@ func StartBrowser(t testing.TB, opts BrowserOptions) *Browser {
 	}
 	base, cancelBase := context.WithTimeout(context.Background(), opts.Timeout)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(base, allocOpts...)
-	ctx, cancelCtx := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
-	b := &Browser{Ctx: ctx, t: t, cancel: []context.CancelFunc{cancelCtx, cancelAlloc, cancelBase}}
+	b := &Browser{t: t}
+	ctx, cancelCtx := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf), chromedp.WithListener(b.listen))
+	b.Ctx = ctx
+	b.cancel = []context.CancelFunc{cancelCtx, cancelAlloc, cancelBase}
 	t.Cleanup(func() {
 		for _, c := range b.cancel {
 			c()
@@ -108,6 +112,47 @@ func StartBrowser(t testing.TB, opts BrowserOptions) *Browser {
 	}
 	t.Logf("peer: chromium started in %v", time.Since(start).Round(time.Millisecond))
 	return b
+}
+
+// listen records the URL of every document request of the tab, redirects included.
+func (b *Browser) listen(ev any) {
+	if e, ok := ev.(*network.EventRequestWillBeSent); ok && e.Type == network.ResourceTypeDocument && e.Request != nil {
+		b.mu.Lock()
+		b.visited = append(b.visited, e.Request.URL)
+		b.mu.Unlock()
+	}
+}
+
+// Visited returns the URLs of the documents the tab requested (every step of a
+// redirect chain, frames included) since the last ForgetVisited.
+func (b *Browser) Visited() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.visited...)
+}
+
+// ForgetVisited empties the list Visited returns.
+func (b *Browser) ForgetVisited() {
+	b.mu.Lock()
+	b.visited = nil
+	b.mu.Unlock()
+}
+
+// Open navigates to u and waits for the page that ends the redirects.
+func (b *Browser) Open(u string) {
+	b.t.Helper()
+	if _, err := chromedp.RunResponse(b.Ctx, chromedp.Navigate(u)); err != nil {
+		b.t.Fatalf("peer: open %s: %v", u, err)
+	}
+}
+
+// Submit runs actions that navigate (a click, an Enter key) and waits for the
+// next page.
+func (b *Browser) Submit(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if _, err := chromedp.RunResponse(b.Ctx, actions...); err != nil {
+		b.t.Fatalf("peer: %s at %s: %v", what, b.Location(), err)
+	}
 }
 
 // ArtifactsDir returns where screenshots go: $JC_ARTIFACTS, or

@@ -1,0 +1,222 @@
+package browser
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/justiceconnect/justiceconnect/broker"
+	"github.com/justiceconnect/justiceconnect/broker/config"
+	"github.com/justiceconnect/justiceconnect/providers/ldap"
+	"github.com/justiceconnect/justiceconnect/providers/static"
+	"github.com/justiceconnect/justiceconnect/testsuite/peer"
+)
+
+// What the pages say (broker/web/i18n.go, French).
+const (
+	labelAnnuaire = "Annuaire du ministère"
+	labelDev      = "Comptes de test"
+	chooserTitle  = "Choisissez comment vous identifier"
+	loginTitle    = "Se connecter"
+	consentTitle  = "Partage de vos informations"
+	logoutConfirm = "Voulez-vous vous déconnecter"
+	loggedOut     = "Vous êtes déconnecté"
+)
+
+// The clerk of the throwaway directory (peer.DefaultLDAPUsers).
+const (
+	clerkUID      = "pmartin"
+	clerkPassword = "Motdepasse-greffier-2"
+	clerkCourt    = "TJ69383" // TJ-LYON, mapped
+)
+
+// Clients of the broker.
+const (
+	rpAID      = "ministere-a"
+	rpASecret  = "rp-a-secret-0123456789abcdef"
+	apacheID   = "plateforme-b"
+	apacheSec  = "rp-b-secret-0123456789abcdef"
+	scopesWant = "openid profile email profession jurisdictions justice_roles"
+)
+
+// stack is a broker over HTTPS with two login choices (the agents' LDAP directory,
+// development accounts), relying party A (Go) and B (Apache mod_auth_openidc),
+// and a Chromium that trusts the broker's certificate.
+type stack struct {
+	t       *testing.T
+	issuer  string
+	broker  *broker.Broker
+	slapd   *peer.Slapd
+	a       *goRP
+	b       *peer.ApacheRP
+	browser *peer.Browser
+}
+
+type stackOptions struct {
+	// apacheKind is the kind of client B is (first_party, or partner: consent).
+	apacheKind string
+}
+
+func startStack(t *testing.T, opts stackOptions) *stack {
+	t.Helper()
+	if opts.apacheKind == "" {
+		opts.apacheKind = "first_party"
+	}
+	s := &stack{t: t}
+	s.slapd = peer.StartSlapd(t, peer.SlapdOptions{})
+	dir := t.TempDir()
+	srv := httptest.NewUnstartedServer(nil)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	s.issuer = srv.URL
+	s.a = newGoRP(t)
+	s.b = peer.NewApacheRP(t)
+
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	kek := make([]byte, 32)
+	_, _ = rand.Read(kek)
+	devHash, err := bcrypt.GenerateFromPassword([]byte("dev-pass-0123"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := s.slapd.GroupsDN
+	yaml := fmt.Sprintf(`issuer: %q
+mode: development
+store: {driver: sqlite, sqlite_path: %q}
+keys: {kek: {file: %q}}
+providers:
+  - id: annuaire
+    type: ldap
+    label: %q
+    settings:
+      urls: [%q]
+      ca_file: %q
+      bind_dn: %q
+      bind_password_file: %q
+      base_dn: %q
+      disabled_filter: %q
+      timeout: 3s
+    mapping:
+      given_name: givenName
+      family_name: sn
+      email: mail
+      professional_id: employeeNumber
+      organization: {value: "Ministère de la Justice"}
+      profession: {attribute: employeeType}
+      courts: {attribute: departmentNumber, values: {TJ-PARIS: TJ75101, TJ-LYON: %s}}
+      roles:
+        - {attribute: memberOf, equals: %q, role: juge, scope: court}
+        - {attribute: memberOf, equals: %q, role: greffier, scope: court}
+  - id: dev
+    type: static
+    label: %q
+    max_acr: eidas1
+    settings:
+      users:
+        - {username: "dev.user", password_hash: %q, attributes: {givenName: [Dev], sn: [User], employeeType: [magistrat]}}
+    mapping:
+      given_name: givenName
+      family_name: sn
+      profession: {attribute: employeeType}
+clients:
+  - client_id: %s
+    name: "Application du ministère (A)"
+    kind: first_party
+    secret: {file: %q}
+    redirect_uris: [%q]
+    post_logout_redirect_uris: [%q]
+    grant_types: [authorization_code]
+    scopes: [openid, profile, email, profession, jurisdictions, justice_roles]
+    subject_type: public
+  - client_id: %s
+    name: "Plateforme partenaire (B)"
+    organization: "Médiation Exemple"
+    kind: %s
+    secret: {file: %q}
+    redirect_uris: [%q]
+    post_logout_redirect_uris: [%q]
+    backchannel_logout_uri: %q
+    grant_types: [authorization_code]
+    scopes: [openid, profile, email, profession, jurisdictions, justice_roles]
+    subject_type: public
+`, s.issuer, filepath.Join(dir, "broker.db"), write("kek", base64.StdEncoding.EncodeToString(kek)+"\n"),
+		labelAnnuaire, s.slapd.LDAPSURL, s.slapd.CAFile, s.slapd.ServiceDN, s.slapd.ServicePasswordFile, s.slapd.PeopleDN,
+		peer.SlapdDisabledFilter, clerkCourt, "cn=magistrats,"+groups, "cn=greffiers,"+groups,
+		labelDev, devHash,
+		rpAID, write("rp-a", rpASecret+"\n"), s.a.URL+"/callback", s.a.URL+"/logged-out",
+		apacheID, opts.apacheKind, write("rp-b", apacheSec+"\n"), s.b.RedirectURI, s.b.PostLogoutRedirectURI, s.b.BackchannelLogoutURI)
+	cfg, err := config.Parse([]byte(yaml))
+	if err != nil {
+		t.Fatalf("configuration: %v\n%s", err, yaml)
+	}
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var ups []broker.Upstream
+	for _, p := range cfg.Providers {
+		switch p.Type {
+		case "ldap":
+			var sc ldap.Config
+			decode(t, p, &sc)
+			impl, err := ldap.New(sc, ldap.Options{Logger: logger.With("provider", p.ID)})
+			if err != nil {
+				t.Fatalf("ldap provider: %v", err)
+			}
+			ups = append(ups, broker.Upstream{Config: p, Impl: impl})
+		case "static":
+			var sc static.Config
+			decode(t, p, &sc)
+			impl, err := static.New(sc, time.Now)
+			if err != nil {
+				t.Fatalf("static provider: %v", err)
+			}
+			ups = append(ups, broker.Upstream{Config: p, Impl: impl})
+		}
+	}
+	b, err := broker.New(context.Background(), cfg, broker.Deps{Upstreams: ups, Logger: logger, Now: time.Now})
+	if err != nil {
+		t.Fatalf("broker: %v", err)
+	}
+	t.Cleanup(func() { b.Close() }) // after srv.Close (LIFO)
+	srv.Config.Handler = b
+	s.broker = b
+
+	brokerPEM := write("broker.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})))
+	s.a.start(t, s.issuer, srv.Client())
+	s.b.Start(t, peer.ApacheRPOptions{
+		MetadataURL: s.issuer + "/.well-known/openid-configuration", CAFile: brokerPEM,
+		ClientID: apacheID, ClientSecret: apacheSec, Scopes: strings.Fields(scopesWant),
+	})
+	s.browser = peer.StartBrowser(t, peer.BrowserOptions{TrustCertificates: []*x509.Certificate{srv.Certificate()}})
+	return s
+}
+
+func decode(t *testing.T, p config.ProviderConfig, into any) {
+	t.Helper()
+	if err := config.DecodeSettings(p.Settings, into); err != nil {
+		t.Fatalf("provider %s settings: %v", p.ID, err)
+	}
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
