@@ -1,10 +1,14 @@
 package saml
 
 import (
+	"bytes"
+	"compress/flate"
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -314,3 +318,52 @@ func TestTransport(t *testing.T) {
 }
 
 func b64(s string) string { return encodeB64([]byte(s)) }
+
+// TestParserAbuse covers G6 (XML that does not survive an encoding/xml round trip,
+// golang/go#43168) and G17 (a deflate bomb sent as a Redirect-binding message):
+// both refused, the bomb without being inflated.
+func TestParserAbuse(t *testing.T) {
+	e := newEnv(t, false)
+	ctx := context.Background()
+	t.Run("G6 round-trip-unstable element name", func(t *testing.T) {
+		step, reqID := e.begin(t, testState)
+		doc := string(e.validSpec(reqID).build(t))
+		// "<x::Extra/>" re-encodes as <Extra xmlns="x"/>: an element that the
+		// signature check and the parser would see differently.
+		i := strings.Index(doc, "<saml:Issuer")
+		if i < 0 {
+			i = strings.Index(doc, "<Issuer")
+		}
+		if i < 0 {
+			t.Fatal("no Issuer element to put the unstable element before")
+		}
+		doc = doc[:i] + "<x::Extra/>" + doc[i:]
+		_, err := e.p.Complete(ctx, acsRequest(t, e.acs, form([]byte(doc), testState)), step.Pending)
+		// Refused as XML, before any signature is looked at (SECURITY.md G6).
+		if !errors.Is(err, providers.ErrInvalidResponse) || !strings.Contains(err.Error(), "invalid xml") {
+			t.Fatalf("round-trip-unstable XML: %v", err)
+		}
+	})
+	t.Run("G17 deflate bomb", func(t *testing.T) {
+		step, _ := e.begin(t, testState)
+		var z bytes.Buffer
+		w, _ := flate.NewWriter(&z, flate.BestCompression)
+		zeros := make([]byte, 1<<20)
+		for range 256 { // 256 MiB inflated
+			w.Write(zeros)
+		}
+		w.Close()
+		bomb := base64.StdEncoding.EncodeToString(z.Bytes())
+		r, _ := http.NewRequest(http.MethodGet, e.acs+"?"+url.Values{"SAMLResponse": {bomb}, "RelayState": {testState}}.Encode(), nil)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := e.p.Complete(ctx, r, step.Pending)
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, providers.ErrInvalidResponse) {
+			t.Fatalf("deflate bomb: %v", err)
+		}
+		if grown := after.TotalAlloc - before.TotalAlloc; grown > 32<<20 {
+			t.Errorf("the bomb cost %d MiB of allocations: it was inflated", grown>>20)
+		}
+	})
+}
