@@ -103,6 +103,7 @@ func Run(t *testing.T, open Opener) {
 		{"Records", recordTests},
 		{"Expiry", expiryTests},
 		{"Audit", auditTests},
+		{"AuditPrune", auditPruneTests},
 		{"FositeFlows", flowTests},
 		{"Delegations", delegationTests},
 		{"ConsentWithdrawal", consentTests},
