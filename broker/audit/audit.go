@@ -24,6 +24,15 @@ const (
 	// DelegationAdmin is an administrator adding, listing or revoking delegations
 	// (`justiceconnect delegations`).
 	DelegationAdmin = "admin.delegation"
+	// AuditPruned is events older than audit.retention deleted (`justiceconnect
+	// audit prune` or the broker's cleanup); its details name the checkpoint.
+	AuditPruned = "admin.audit_pruned"
+	// AuditExported is an administrator exporting the trail (`justiceconnect audit
+	// export`).
+	AuditExported = "admin.audit_exported"
+	// Migration is an administrator applying schema migrations (`justiceconnect
+	// migrate`).
+	Migration = "admin.migration"
 	Exchange        = "token.exchanged"
 	Authorize       = "authorize"
 	OutcomeOK       = "success"

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/justiceconnect/justiceconnect/broker/storage"
@@ -22,6 +23,10 @@ const (
 	// Reordered: the event's PrevHash is the Hash of another event than the one
 	// stored before it, so events were moved.
 	Reordered = "reordered"
+	// CheckpointMismatch: the trail and the prune checkpoint disagree (the first
+	// kept event does not link to it, an event it says was pruned is still there,
+	// or it is not the checkpoint the last prune recorded in the chain).
+	CheckpointMismatch = "checkpoint"
 )
 
 // verifyMargin widens the window Verify reads on each side. Log.Record stamps an
@@ -56,9 +61,12 @@ type Report struct {
 	LastSeq  int64  `json:"last_seq,omitempty"`
 	LastHash string `json:"last_hash,omitempty"`
 	// Anchored is true when the first event read is the chain's genesis (Seq 1,
-	// empty PrevHash), so nothing before it can have been removed. With a From
-	// bound the first event's own link is taken on trust.
+	// empty PrevHash), or the first event after the prune checkpoint and linked to
+	// it, so nothing before it can have been removed unseen. With a From bound the
+	// first event's own link is otherwise taken on trust.
 	Anchored bool `json:"anchored"`
+	// Checkpoint is where the kept trail starts when older events were pruned.
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
 	// Problems lists the breaks in Seq order, at most maxProblems of them;
 	// Truncated says more were found.
 	Problems  []Problem `json:"problems"`
@@ -93,8 +101,24 @@ func (r *Report) add(seq int64, kind, format string, args ...any) {
 //
 // A broken chain is not an error: the Report lists the problems. The error is for
 // failing to read the trail.
+//
+// When the store prunes (storage.AuditPruner) and has pruned, the chain starts at
+// its checkpoint instead of the genesis: the first kept event must follow the
+// checkpoint's Seq and carry its Hash, and the checkpoint must be the one the last
+// prune event in the chain recorded (so moving it to hide more deletions shows).
 func Verify(ctx context.Context, store storage.AuditStore, from, until time.Time) (Report, error) {
 	rep := Report{From: from, Until: until, Problems: []Problem{}}
+	var cp storage.AuditCheckpoint
+	hasCP := false
+	if p, ok := store.(storage.AuditPruner); ok {
+		var err error
+		if cp, hasCP, err = p.AuditCheckpoint(ctx); err != nil {
+			return rep, fmt.Errorf("audit: verify: read the checkpoint: %w", err)
+		}
+		if hasCP {
+			rep.Checkpoint = checkpointOf(cp)
+		}
+	}
 	readFrom, readUntil := from, until
 	if !readFrom.IsZero() {
 		readFrom = readFrom.Add(-verifyMargin)
@@ -126,6 +150,19 @@ func Verify(ctx context.Context, store storage.AuditStore, from, until time.Time
 	first := events[0]
 	rep.FirstSeq = first.Seq
 	switch {
+	case hasCP && first.Seq <= cp.Seq:
+		rep.add(first.Seq, CheckpointMismatch, "the checkpoint says events up to seq %d were pruned, yet seq %d is stored: "+
+			"the checkpoint was moved or the events renumbered", cp.Seq, first.Seq)
+	case hasCP && first.Seq == cp.Seq+1:
+		if first.PrevHash == cp.Hash {
+			rep.Anchored = true
+		} else {
+			rep.add(first.Seq, CheckpointMismatch, "its prev_hash %s is not the checkpoint's hash %s (seq %d): "+
+				"the first kept event or the checkpoint was rewritten", short(first.PrevHash), short(cp.Hash), cp.Seq)
+		}
+	case hasCP && from.IsZero():
+		rep.add(first.Seq, Deleted, "the trail starts at seq %d after the checkpoint at seq %d: %s are missing",
+			first.Seq, cp.Seq, seqRange(cp.Seq+1, first.Seq-1))
 	case first.Seq == 1 && first.PrevHash == "":
 		rep.Anchored = true
 	case from.IsZero() && first.Seq > 1:
@@ -164,7 +201,64 @@ func Verify(ctx context.Context, store storage.AuditStore, from, until time.Time
 	}
 	last := events[len(events)-1]
 	rep.LastSeq, rep.LastHash = last.Seq, last.Hash
+	if hasCP {
+		checkPruneEvents(&rep, events, cp, from.IsZero() && until.IsZero())
+	}
 	return rep, nil
+}
+
+// checkPruneEvents compares the checkpoint with the one the prune events read
+// recorded. Each prune appends its event after the kept head, so the newest prune
+// event is never pruned itself: over the whole trail it must name the checkpoint
+// exactly; over a period, no prune read may name a later one.
+func checkPruneEvents(rep *Report, events []*storage.AuditEvent, cp storage.AuditCheckpoint, whole bool) {
+	var newest *storage.AuditEvent
+	var newestSeq int64
+	for _, e := range events {
+		if e.Type != AuditPruned {
+			continue
+		}
+		seq, err := strconv.ParseInt(e.Details[storage.AuditCheckpointSeq], 10, 64)
+		if err != nil {
+			rep.add(e.Seq, CheckpointMismatch, "this prune event names no checkpoint")
+			continue
+		}
+		if newest == nil || seq >= newestSeq {
+			newest, newestSeq = e, seq
+		}
+	}
+	switch {
+	case newest == nil && whole:
+		rep.add(cp.Seq, CheckpointMismatch, "no prune event in the trail records the checkpoint at seq %d: "+
+			"the checkpoint was written outside a prune, or its event was deleted", cp.Seq)
+	case newest == nil:
+	case newestSeq > cp.Seq || (whole && newestSeq != cp.Seq):
+		rep.add(newest.Seq, CheckpointMismatch, "the last prune recorded its checkpoint at seq %d, the store has seq %d: "+
+			"the checkpoint was moved", newestSeq, cp.Seq)
+	case newestSeq == cp.Seq && newest.Details[storage.AuditCheckpointHash] != cp.Hash:
+		rep.add(newest.Seq, CheckpointMismatch, "the last prune recorded the checkpoint hash %s, the store has %s: "+
+			"the checkpoint was rewritten", short(newest.Details[storage.AuditCheckpointHash]), short(cp.Hash))
+	}
+}
+
+// Checkpoint is storage.AuditCheckpoint as reports show it.
+type Checkpoint struct {
+	Seq      int64     `json:"seq"`
+	Hash     string    `json:"hash"`
+	Time     time.Time `json:"time"`
+	Pruned   int64     `json:"pruned"`
+	PrunedAt time.Time `json:"pruned_at"`
+}
+
+func checkpointOf(cp storage.AuditCheckpoint) *Checkpoint {
+	return &Checkpoint{Seq: cp.Seq, Hash: cp.Hash, Time: cp.Time, Pruned: cp.Pruned, PrunedAt: cp.PrunedAt}
+}
+
+func seqRange(a, b int64) string {
+	if a == b {
+		return fmt.Sprintf("seq %d", a)
+	}
+	return fmt.Sprintf("seq %d to %d", a, b)
 }
 
 // short abbreviates a hash for messages.
