@@ -32,12 +32,12 @@ const (
 	AuditExported = "admin.audit_exported"
 	// Migration is an administrator applying schema migrations (`justiceconnect
 	// migrate`).
-	Migration = "admin.migration"
-	Exchange        = "token.exchanged"
-	Authorize       = "authorize"
-	OutcomeOK       = "success"
-	OutcomeFail     = "failure"
-	OutcomeDeny     = "denied"
+	Migration   = "admin.migration"
+	Exchange    = "token.exchanged"
+	Authorize   = "authorize"
+	OutcomeOK   = "success"
+	OutcomeFail = "failure"
+	OutcomeDeny = "denied"
 )
 
 // Log writes events to the store.
