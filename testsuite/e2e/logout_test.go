@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/justiceconnect/justiceconnect/testsuite/harness"
 )
@@ -95,5 +96,42 @@ func TestLogoutAtUpstreams(t *testing.T) {
 				t.Errorf("the upstream logged the person in again without asking: its session survived the logout")
 			}
 		})
+	}
+}
+
+// OIDC Back-Channel Logout §2.7 (SECURITY.md E11, valid case): the bailiff logs out
+// at the chamber's IdP itself; oidc-provider posts a logout token to the broker,
+// which ends the broker session, so the next prompt=none at the broker answers
+// login_required instead of logging the person back in.
+func TestUpstreamBackchannelLogout(t *testing.T) {
+	u := startUpstreams(t)
+	b := u.Browser()
+	u.loginCJ(t, b, harness.MinistryID, "jdupont")
+	if p := u.newFlow(b, harness.MinistryID).start(t, url.Values{"prompt": {"none"}}); p.Location == nil || p.Location.Query().Get("code") == "" {
+		t.Fatalf("the broker session does not work before the upstream logout: %v", p.Location)
+	}
+
+	// Log out at the IdP: its end_session page asks for confirmation.
+	confirm := do(t, b, http.MethodGet, u.cj.Issuer+"/session/end", nil)
+	fs := forms(confirm.Body)
+	if confirm.Status != http.StatusOK || len(fs) == 0 {
+		t.Fatalf("oidc-provider end_session: %d %.800s", confirm.Status, confirm.Body)
+	}
+	fs[0].Fields.Set("logout", "yes")
+	if done := do(t, b, http.MethodPost, abs(confirm, fs[0].Action), fs[0].Fields); done.Status >= 400 {
+		t.Fatalf("oidc-provider logout: %d %.800s", done.Status, done.Body)
+	}
+
+	// The IdP's back-channel call may land just after its answer to the browser.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p := u.newFlow(b, harness.MinistryID).start(t, url.Values{"prompt": {"none"}})
+		if p.Location != nil && p.Location.Query().Get("error") == "login_required" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after logging out at the IdP, the broker still logs the person in: %v", p.Location)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

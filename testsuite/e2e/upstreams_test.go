@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"html"
 	"io"
@@ -87,11 +88,19 @@ func startUpstreams(t testing.TB, opts ...upstreamOption) *upstreams {
 
 	u.slapd = peer.StartSlapd(t, peer.SlapdOptions{})
 	u.ssp = peer.StartSimpleSAMLphp(t, peer.SAMLIdPOptions{SLO: true})
-	setup := upstreamSetup{cj: peer.BailiffsIdPOptions{Clients: []peer.BailiffsClient{{
+	// The bailiffs' IdP sends back-channel logout tokens to the broker (over HTTPS:
+	// Node trusts the test server's certificate).
+	serverCA := filepath.Join(dir, "broker-server.pem")
+	if err := os.WriteFile(serverCA, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	setup := upstreamSetup{cj: peer.BailiffsIdPOptions{ExtraCAFile: serverCA, Clients: []peer.BailiffsClient{{
 		ClientID:               "justiceconnect",
 		ClientSecret:           randomString(32),
 		RedirectURIs:           []string{issuer + "/login/callback/cj"},
 		PostLogoutRedirectURIs: []string{issuer + "/session/end/return"},
+		Metadata: map[string]any{"backchannel_logout_uri": issuer + "/login/backchannel/cj",
+			"backchannel_logout_session_required": true},
 	}}}}
 	for _, o := range opts {
 		o(&setup)

@@ -55,9 +55,18 @@ const provider = new Provider(config.issuer, {
   acrValues: ['urn:cj:pwd', 'urn:cj:mfa'],
   conformIdTokenClaims: config.conformIdTokenClaims ?? true,
   pkce: { required: () => true },
+  // The test broker listens on 127.0.0.1, which oidc-provider's guard against
+  // server-side request forgery refuses; this peer only ever talks to loopback.
+  fetch: (url, options) => {
+    const { dispatcher, ...rest } = options;
+    return fetch(url, rest);
+  },
   features: {
     devInteractions: { enabled: false },
     rpInitiatedLogout: { enabled: true },
+    // Back-channel logout to clients that register backchannel_logout_uri (the
+    // broker, which then logs the person out of its own applications).
+    backchannelLogout: { enabled: true },
     jwtUserinfo: { enabled: true },
     revocation: { enabled: true },
   },
@@ -85,6 +94,12 @@ const provider = new Provider(config.issuer, {
 for (const event of ['grant.error', 'authorization.error', 'end_session.error', 'userinfo.error', 'server_error']) {
   provider.on(event, (ctx, err) => console.error(`${event}: ${err.message} ${err.error_detail ?? ''}`));
 }
+// Back-channel logout calls to clients (oidc-provider emits these without a ctx).
+provider.on('backchannel.error', (...args) => {
+  const err = args.find((a) => a instanceof Error);
+  console.error(`backchannel.error: ${err?.message} ${err?.cause?.message ?? ''}`);
+});
+provider.on('backchannel.success', () => console.error('backchannel.success'));
 
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 

@@ -60,6 +60,10 @@ type BailiffsIdPOptions struct {
 	// oidc-provider conforms to OIDC Core §5.4: with response_type=code the ID token
 	// carries only sub-level claims and the rest is at the userinfo endpoint.
 	IDTokenClaims bool
+	// ExtraCAFile is a PEM file of certificates Node.js trusts besides its own roots
+	// (NODE_EXTRA_CA_CERTS), so that the IdP can reach a test broker over HTTPS to
+	// send back-channel logout tokens.
+	ExtraCAFile string
 }
 
 // Defaults of the bailiffs' IdP.
@@ -103,6 +107,7 @@ type BailiffsIdP struct {
 	node    string
 	script  string
 	config  []byte
+	extraCA string
 }
 
 // StartBailiffsIdP starts the bailiffs' IdP with node and waits until its discovery
@@ -133,6 +138,7 @@ func StartBailiffsIdP(t testing.TB, opts BailiffsIdPOptions) *BailiffsIdP {
 		Users:   opts.Users,
 		node:    node,
 		script:  filepath.Join(dir, "bailiffs-idp.mjs"),
+		extraCA: opts.ExtraCAFile,
 	}
 	idp.config = idp.marshalConfig(t, opts)
 	idp.Start(t)
@@ -206,6 +212,9 @@ func (idp *BailiffsIdP) Start(t testing.TB) {
 	cmd := exec.Command(idp.node, idp.script)
 	cmd.Dir = filepath.Dir(idp.script)
 	cmd.Env = append(os.Environ(), bailiffsIdPConfigEnv+"="+string(idp.config))
+	if idp.extraCA != "" {
+		cmd.Env = append(cmd.Env, "NODE_EXTRA_CA_CERTS="+idp.extraCA)
+	}
 	idp.process = Start(t, "bailiffs-idp (oidc-provider)", cmd)
 	idp.process.WaitReady(t, bailiffsIdPStartTimeout, idp.discoveryReady)
 }
