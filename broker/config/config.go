@@ -32,6 +32,7 @@ type Config struct {
 	Tokens      Tokens      `yaml:"tokens"`
 	Sessions    Sessions    `yaml:"sessions"`
 	RateLimits  RateLimits  `yaml:"rate_limits"`
+	Audit       Audit       `yaml:"audit"`
 	// PairwiseSalt keys pairwise subjects (OpenID Connect Core §8.1). Required in
 	// production when a client uses pairwise subjects: a salt derived from the KEK
 	// would change every partner's subjects when the KEK is replaced.
@@ -123,6 +124,15 @@ type RateLimits struct {
 	// LoginFailuresPerAccount limits failed passwords per user name, with a refill
 	// rather than a lockout an attacker could use to block someone for good.
 	LoginFailuresPerAccount Rate `yaml:"login_failures_per_account"`
+}
+
+// Audit is the audit trail's upkeep.
+type Audit struct {
+	// Retention is how long audit events are kept ("400d"); older ones are deleted
+	// by the broker's background cleanup and by "justiceconnect audit prune", which
+	// keep a checkpoint so the rest of the chain still verifies. Zero (the default)
+	// keeps every event; otherwise at least 30 days.
+	Retention Duration `yaml:"retention"`
 }
 
 // Rate is requests per period with a burst; Disabled turns the limit off.

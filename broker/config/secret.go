@@ -5,13 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 )
 
-// Duration is a time.Duration written in Go syntax: "60s", "10m", "12h".
+// Duration is a time.Duration written in Go syntax ("60s", "10m", "12h") or in
+// whole days ("400d").
 type Duration time.Duration
 
 // UnmarshalYAML parses Go duration syntax. A malformed value is a *yaml.TypeError,
@@ -21,12 +23,25 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode || n.Decode(&s) != nil {
 		return nodeError(n, "a duration such as 60s, 10m or 12h is expected")
 	}
-	v, err := time.ParseDuration(s)
+	v, err := ParseDuration(s)
 	if err != nil {
-		return nodeError(n, fmt.Sprintf("%q is not a duration such as 60s, 10m or 12h", s))
+		return nodeError(n, fmt.Sprintf("%q is not a duration such as 60s, 10m, 12h or 400d", s))
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// ParseDuration reads Go duration syntax, or a whole number of days ("400d"), which
+// is how retention periods are usually written.
+func ParseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok && days != "" && strings.Trim(days, "0123456789") == "" {
+		n, err := strconv.Atoi(days)
+		if err != nil || n > 100000 {
+			return 0, fmt.Errorf("%q: too many days", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }
 
 // MarshalYAML writes the Go syntax back.

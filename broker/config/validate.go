@@ -19,6 +19,11 @@ var (
 	domainRE       = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
 )
 
+// MinAuditRetention is the shortest audit.retention accepted: a shorter one is
+// more likely a unit mistake (400h for 400d) than a policy, and would leave too
+// little to investigate an incident with.
+const MinAuditRetention = 30 * 24 * time.Hour
+
 // Algorithms lists the JWS algorithms the broker can sign with (never "none").
 var Algorithms = []string{"ES256", "RS256", "PS256"}
 
@@ -55,6 +60,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	checkAddress(p, "admin_listen.address", c.AdminListen.Address, false)
+	if r := time.Duration(c.Audit.Retention); r != 0 && r < MinAuditRetention {
+		p.add("audit.retention", "must be 0 (keep every event) or at least %dd, not %v", MinAuditRetention/(24*time.Hour), short(r))
+	}
 	c.validateStore(p)
 	c.validateKeys(p)
 	c.validateLifetimes(p)

@@ -100,7 +100,7 @@ comments and run the generator again (TestReferenceUpToDate checks it). -->
 
 The broker reads one YAML file (` + "`justiceconnect serve --config FILE`" + `). Unknown keys are
 errors, and ` + "`justiceconnect check-config --config FILE`" + ` prints every problem at once.
-Durations use Go syntax (` + "`60s`, `10m`, `12h`" + `). Secrets are never written inline:
+Durations use Go syntax (` + "`60s`, `10m`, `12h`" + `) or whole days (` + "`400d`" + `). Secrets are never written inline:
 a secret is ` + "`{file: PATH}` or `{env: NAME}`" + `. The Default column shows what the broker
 uses when the key is absent (empty when there is no default).
 
