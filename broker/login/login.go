@@ -176,7 +176,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusServiceUnavailable, "login.unavailable", errors.New("no provider available for this request"))
 		return
 	}
-	if p := pickDirect(f.Query, usable); p != nil {
+	if p := pickDirect(f.Query, usable, len(down)); p != nil {
 		h.begin(w, r, f, client, p)
 		return
 	}
@@ -199,8 +199,11 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 }
 
 // pickDirect applies idp_hint (ProConnect's parameter), then the e-mail domain of
-// login_hint; with a single usable provider there is nothing to choose.
-func pickDirect(q url.Values, usable []*Provider) *Provider {
+// login_hint; with a single eligible provider there is nothing to choose. When the
+// only usable one is left because others are down, the chooser still shows, with
+// the others marked unavailable: otherwise an agent whose directory hangs would be
+// sent, without a word, to the bar's IdP.
+func pickDirect(q url.Values, usable []*Provider, down int) *Provider {
 	if hint := q.Get("idp_hint"); hint != "" {
 		for _, p := range usable {
 			if p.ID == hint {
@@ -216,7 +219,7 @@ func pickDirect(q url.Values, usable []*Provider) *Provider {
 			}
 		}
 	}
-	if len(usable) == 1 {
+	if len(usable) == 1 && down == 0 {
 		return usable[0]
 	}
 	return nil
