@@ -40,6 +40,8 @@ type cluster struct {
 	secret string
 	users  []loadflow.User
 	nodes  []*node
+	// inflight counts the requests each node is serving (dialled, no answer yet).
+	inflight [8]atomic.Int32
 }
 
 // node is one justiceconnect serve process.
@@ -227,7 +229,9 @@ func (c *cluster) balancer(start int) *balancer {
 				i = int((lb.next.Add(1) - 1) % uint64(len(c.nodes)))
 			}
 			if h, ok := ctx.Value(hopKey{}).(*hop); ok {
-				h.node.Store(int32(i))
+				if h.node.CompareAndSwap(-1, int32(i)) {
+					c.inflight[i].Add(1)
+				}
 			}
 			return d.DialContext(ctx, network, c.nodes[i].addr)
 		},
@@ -249,8 +253,12 @@ func (lb *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		start := time.Now()
 		resp, err := lb.tr.RoundTrip(r)
+		node := int(h.node.Swap(-2))
+		if n := node; n >= 0 {
+			lb.c.inflight[n].Add(-1)
+		}
 		_, forced := req.Context().Value(forceKey{}).(int)
-		rec := hopRec{Method: req.Method, Path: req.URL.Path, Node: int(h.node.Load()), Err: err, Elapsed: time.Since(start), Forced: forced}
+		rec := hopRec{Method: req.Method, Path: req.URL.Path, Node: node, Err: err, Elapsed: time.Since(start), Forced: forced}
 		if resp != nil {
 			rec.Status = resp.StatusCode
 		}

@@ -80,7 +80,10 @@ func (c *cluster) flow(ctx context.Context, start int, user loadflow.User, pause
 	if err := userinfo(ctx, b, toks.AccessToken, r.Sub); err != nil {
 		return r.fail("userinfo", err)
 	}
-	for i := range c.nodes {
+	for i, nd := range c.nodes {
+		if nd.proc.Exited() {
+			continue // killed or stopped by the test
+		}
 		if err := b.Introspect(context.WithValue(ctx, forceKey{}, i), app, toks.AccessToken); err != nil {
 			return r.fail(fmt.Sprintf("introspect on node%d", i+1), err)
 		}

@@ -2,9 +2,16 @@ package multinode
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/justiceconnect/justiceconnect/internal/loadflow"
 )
 
 // runWave runs one flow per user concurrently, flow i starting at node i.
@@ -64,4 +71,283 @@ func TestFlowsHopBetweenNodes(t *testing.T) {
 	evs := c.checkAudit()
 	c.checkTokens(results, evs)
 	c.checkRows()
+}
+
+// trigger calls fn once, in its own goroutine, when it has been called n times.
+func trigger(n int32, fn func()) func() {
+	var calls atomic.Int32
+	return func() {
+		if calls.Add(1) == n {
+			go fn()
+		}
+	}
+}
+
+// tally counts failed flows by stage and kind of error.
+func tally(results []*result) (done int, failed map[string]int) {
+	failed = map[string]int{}
+	for _, r := range results {
+		if r.Err == nil {
+			done++
+			continue
+		}
+		failed[r.Stage+": "+loadflow.Kind(r.Err)]++
+	}
+	return done, failed
+}
+
+// TestNodeKilledMidWave: a node is SIGKILLed while 60 logins run. Requests that
+// could not reach it go to another node; those it was serving fail in transport.
+// Every flow completes or fails with a classified error; the audit trail and the
+// token rows show no loss, duplicate or half-written transaction.
+func TestNodeKilledMidWave(t *testing.T) {
+	c := startCluster(t, 3, 60)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	victim := c.nodes[1]
+	var killedAt time.Time
+	var inflight int32
+	killed := make(chan struct{})
+	pause := trigger(15, func() {
+		inflight = c.inflight[victim.index].Load()
+		killedAt = time.Now()
+		victim.proc.Kill()
+		close(killed)
+	})
+	start := time.Now()
+	results := c.runWave(ctx, seq(0, 60), pause)
+	select {
+	case <-killed:
+	default:
+		t.Fatal("the wave ended before the node was killed")
+	}
+	done, failed := tally(results)
+	retries, resumeRefused := 0, 0
+	for _, r := range results {
+		retries += r.Retries
+		for _, h := range r.Hops {
+			if h.Status >= 500 {
+				t.Errorf("%s: %s %s on node%d answered %d", r.User, h.Method, h.Path, h.Node+1, h.Status)
+			}
+		}
+		if r.Err != nil && !strings.HasPrefix(loadflow.Kind(r.Err), "transport") {
+			if loadflow.Kind(r.Err) == "http 400" && resumeRetried(r) {
+				// /authorize/resume spends a single-use verifier: when the dead
+				// node had spent it, the balancer's retry of that GET gets the
+				// refusal page. Clean, but the person must start again.
+				resumeRefused++
+				continue
+			}
+			for _, h := range r.Hops {
+				t.Logf("  %s: %s %s -> node%d %d %v", r.User, h.Method, h.Path, h.Node+1, h.Status, h.Err)
+			}
+			t.Errorf("%s: failed at %s with %v; only transport failures (requests the dead node was serving) are expected", r.User, r.Stage, r.Err)
+		}
+	}
+	t.Logf("%d flows got the refusal page after their GET /authorize/resume was retried", resumeRefused)
+	t.Logf("wave of 60 in %v, node2 killed at +%v with %d requests in flight on it: %d completed, failed %v, %d requests retried on another node",
+		time.Since(start).Round(time.Millisecond), killedAt.Sub(start).Round(time.Millisecond), inflight, done, failed, retries)
+	// Each failed flow must be explained by a request the dead node was serving.
+	if failedN := len(results) - done; failedN > int(inflight) {
+		t.Errorf("%d flows failed but only %d requests were in flight on the killed node", failedN, inflight)
+	}
+	evs := c.checkAudit()
+	c.checkTokens(results, evs)
+	c.checkRows()
+	// The killed node comes back on the same database.
+	c.restart(victim)
+	r := c.flow(ctx, 0, c.users[0], nil)
+	if r.Err != nil {
+		t.Errorf("after node2 restarted: %s failed at %s: %v", r.User, r.Stage, r.Err)
+	}
+}
+
+// TestPostgresRestartMidWave: PostgreSQL stops (fast shutdown, as in a failover)
+// while logins run, stays down two seconds, and starts again. During the outage
+// every node says it is not ready and answers requests with a clean error (a 503
+// page or an OAuth error), never a hang or a trace; afterwards every node is
+// ready again without a restart and new logins succeed.
+func TestPostgresRestartMidWave(t *testing.T) {
+	c := startCluster(t, 3, 60)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	type probe struct {
+		node   int
+		status int
+		err    error
+	}
+	var mu sync.Mutex
+	var during []probe
+	outageOver := make(chan struct{})
+	var downAt, upAt time.Time
+	pause := trigger(20, func() {
+		defer close(outageOver)
+		downAt = time.Now()
+		c.pg.Stop()
+		// Readiness during the outage, on every node.
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) {
+			for _, nd := range c.nodes {
+				st, err := c.readyz(nd, 3*time.Second)
+				mu.Lock()
+				during = append(during, probe{nd.index, st, err})
+				mu.Unlock()
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		c.pg.Start(t)
+		upAt = time.Now()
+	})
+	start := time.Now()
+	results := c.runWave(ctx, seq(0, 30), pause)
+	<-outageOver
+	t.Logf("PostgreSQL down from +%v to +%v", downAt.Sub(start).Round(time.Millisecond), upAt.Sub(start).Round(time.Millisecond))
+
+	// Readiness: false on every node during the outage (after the first probes,
+	// which may be served by a pool connection not yet known dead).
+	notReady := map[int]int{}
+	for _, p := range during {
+		if p.err != nil {
+			t.Errorf("node%d: /readyz during the outage: %v (want an answer, not a transport error)", p.node+1, p.err)
+		} else if p.status == http.StatusServiceUnavailable {
+			notReady[p.node]++
+		} else if p.status != http.StatusOK {
+			t.Errorf("node%d: /readyz during the outage answered %d", p.node+1, p.status)
+		}
+	}
+	for _, nd := range c.nodes {
+		if notReady[nd.index] == 0 {
+			t.Errorf("node%d: /readyz never said 503 during a 2 s outage", nd.index+1)
+		}
+	}
+	t.Logf("/readyz during the outage: %d probes, 503 per node %v", len(during), notReady)
+
+	// What the flows saw.
+	statuses := map[string]int{}
+	for _, r := range results {
+		for _, h := range r.Hops {
+			switch {
+			case h.Err != nil:
+				statuses[fmt.Sprintf("%s %s: transport: %v", h.Method, h.Path, loadflow.Kind(h.Err))]++
+				if h.Elapsed > 10*time.Second {
+					t.Errorf("%s: %s %s on node%d hung %v during the outage", r.User, h.Method, h.Path, h.Node+1, h.Elapsed)
+				}
+			case h.Status >= 500:
+				statuses[fmt.Sprintf("%s %s: %d", h.Method, h.Path, h.Status)]++
+			}
+		}
+		if r.Err == nil {
+			continue
+		}
+		k := loadflow.Kind(r.Err)
+		switch {
+		case k == "http 503", k == "oauth temporarily_unavailable", k == "oauth server_error":
+		case knownOutageBugs[r.Stage+": "+k] != "":
+			t.Logf("BUG (known, reported in issue #7): %s at %s got %q: %s", r.User, r.Stage, k, knownOutageBugs[r.Stage+": "+k])
+		default:
+			t.Errorf("%s: failed at %s with %v; want a 503 page, temporarily_unavailable or server_error", r.User, r.Stage, r.Err)
+		}
+		if strings.Contains(r.Err.Error(), "goroutine ") || strings.Contains(r.Err.Error(), ".go:") {
+			t.Errorf("%s: the error shows a stack trace: %v", r.User, r.Err)
+		}
+	}
+	done, failed := tally(results)
+	t.Logf("wave of 30: %d completed, failed %v; 5xx and transport errors per endpoint: %v", done, failed, statuses)
+
+	// Recovery without restarting any node.
+	for _, nd := range c.nodes {
+		c.waitReady(nd, 20*time.Second)
+		if nd.proc.Exited() {
+			t.Errorf("node%d exited during the outage", nd.index+1)
+		}
+	}
+	t.Logf("all nodes ready %v after PostgreSQL started", time.Since(upAt).Round(time.Millisecond))
+	after := c.runWave(ctx, seq(30, 30), nil)
+	for _, r := range after {
+		if r.Err != nil && knownCrossNodeBug(r) {
+			t.Logf("BUG (known, reported in issue #7): after recovery %s failed at %s: %v", r.User, r.Stage, r.Err)
+		} else if r.Err != nil {
+			t.Errorf("after recovery: %s failed at %s: %v", r.User, r.Stage, r.Err)
+		}
+	}
+	evs := c.checkAudit()
+	c.checkTokens(append(results, after...), evs)
+	c.checkRows()
+}
+
+// TestGracefulShutdown: SIGTERM to a node while logins run; the requests it is
+// serving complete, new ones go to the other nodes, and no flow fails.
+func TestGracefulShutdown(t *testing.T) {
+	c := startCluster(t, 3, 40)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	victim := c.nodes[2]
+	var inflight int32
+	stopped := make(chan struct{})
+	pause := trigger(30, func() {
+		defer close(stopped)
+		inflight = c.inflight[victim.index].Load()
+		_ = syscall.Kill(victim.proc.Cmd.Process.Pid, syscall.SIGTERM)
+		for !victim.proc.Exited() {
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	results := c.runWave(ctx, seq(0, 40), pause)
+	<-stopped
+	done, failed := tally(results)
+	t.Logf("node3 got SIGTERM with %d requests in flight on it: %d of 40 completed, failed %v; exit: %v",
+		inflight, done, failed, victim.proc.Cmd.ProcessState)
+	for _, r := range results {
+		if r.Err != nil && knownCrossNodeBug(r) {
+			t.Logf("BUG (known, reported in issue #7): %s failed at %s: %v", r.User, r.Stage, r.Err)
+		} else if r.Err != nil {
+			for _, h := range r.Hops {
+				t.Logf("  %s: %s %s -> node%d %d %v", r.User, h.Method, h.Path, h.Node+1, h.Status, h.Err)
+			}
+			t.Errorf("%s: failed at %s: %v", r.User, r.Stage, r.Err)
+		}
+	}
+	if st := victim.proc.Cmd.ProcessState; st == nil || st.ExitCode() != 0 {
+		t.Errorf("node3 after SIGTERM: %v; want exit status 0", st)
+	}
+	evs := c.checkAudit()
+	c.checkTokens(results, evs)
+	c.checkRows()
+}
+
+// resumeRefused reports whether the flow's GET /authorize/resume failed in transport
+// and was retried on another node.
+func resumeRetried(r *result) bool {
+	for i, h := range r.Hops {
+		if h.Path == "/authorize/resume" && h.Err != nil && i+1 < len(r.Hops) && r.Hops[i+1].Path == "/authorize/resume" {
+			return true
+		}
+	}
+	return false
+}
+
+// knownOutageBugs are answers seen during a PostgreSQL outage that are wrong but
+// outside this package's code (broker/oidc, broker/login); the test logs them
+// instead of failing so that it keeps guarding everything else. Remove an entry
+// when its bug is fixed.
+var knownOutageBugs = map[string]string{
+	// fosite maps the store's ErrUnavailable from GetClient to invalid_client: the
+	// application is told its credentials are wrong.
+	"token: oauth invalid_client":   "client lookup failed because the database is down, answered as invalid_client (401)",
+	"refresh: oauth invalid_client": "client lookup failed because the database is down, answered as invalid_client (401)",
+	// /authorize redirects to the application with error=error ("The error is
+	// unrecognizable"): not an RFC 6749 code.
+	"login: oauth error": "authorize redirected to the application with error=error instead of temporarily_unavailable",
+	// A login page answered 400 (the flow \"expired\" page) when the flow could not
+	// be read: should be the 503 page.
+	"login: http 400": "a login step answered the 400 refusal page instead of the 503 page",
+}
+
+// knownCrossNodeBug matches the failure seen when an access token issued by one
+// node is refused right away by another (userinfo 401 invalid_token, or
+// introspection active:false); see the report of issue #7.
+func knownCrossNodeBug(r *result) bool {
+	k := loadflow.Kind(r.Err)
+	return (r.Stage == "userinfo" && k == "http 401") ||
+		(strings.HasPrefix(r.Stage, "introspect on") && k == "flow: token not active")
 }
