@@ -1,0 +1,225 @@
+package faults
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/justiceconnect/justiceconnect/testsuite/harness"
+)
+
+// mountTmpfs mounts a tmpfs of size under a fresh directory and unmounts it at
+// cleanup. It fails the test (never skips) when mounting is not permitted: CI runs
+// as root.
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "disk")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("disk-full fault: cannot mount a tmpfs (this test must run as root, as CI does): mount -t tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// fill writes a file until the file system is full and returns its path.
+func fill(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "filler")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("filling %s: %v", dir, err)
+			}
+			break
+		}
+	}
+	// The last partial blocks too.
+	for {
+		if _, err := f.Write(chunk[:512]); err != nil {
+			break
+		}
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Bavail != 0 {
+		t.Fatalf("%s still has %d free blocks after filling", dir, st.Bavail)
+	}
+	return p
+}
+
+// introspect returns whether the broker says token is active.
+func introspect(t *testing.T, env *harness.Env, token string) (int, bool) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, env.Issuer+"/token/introspection",
+		strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(harness.MinistryID, harness.MinistrySecret)
+	resp, err := env.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Active bool `json:"active"`
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(raw, &out)
+	return resp.StatusCode, out.Active
+}
+
+func readyz(t *testing.T, env *harness.Env) int {
+	t.Helper()
+	resp, err := env.HTTPClient().Get(env.Issuer + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestDiskFull: the file system holding the SQLite store fills up (a 4 MiB tmpfs
+// and a filler file). Token requests get a JSON OAuth error (observed: 500
+// server_error; the store says "database unavailable"), a browser starting a login
+// gets the French 503 page, /readyz stays 200 (its ping only reads), tokens, codes,
+// refresh tokens and the SSO session committed before the fault survive, and once
+// the filler is deleted the broker works again without a restart.
+func TestDiskFull(t *testing.T) {
+	disk := mountTmpfs(t, "4m")
+	env := harness.Start(t, harness.Options{Dir: disk})
+	b := env.Browser()
+	clientCredentials := func() *harness.Tokens {
+		return env.Token(t, harness.APIClientID, harness.APISecret, url.Values{"grant_type": {"client_credentials"}, "scope": {"detenus:read"}})
+	}
+
+	// Committed before the fault: a login's tokens and a client_credentials token.
+	before := env.Login(t, b, harness.MinistryID, harness.MinistrySecret, harness.Judge, url.Values{"scope": {"openid profile offline_access"}})
+	api := clientCredentials()
+	if api.Status != http.StatusOK {
+		t.Fatalf("client_credentials before the fault: %d %s", api.Status, api.Error)
+	}
+	// A code issued before the fault, redeemed during it.
+	pkce := harness.NewPKCE()
+	code := env.Walk(t, env.Browser(), env.AuthURL(harness.MinistryID, pkce, nil), harness.Judge, "allow").Code(t)
+
+	filler := fill(t, disk)
+	full := time.Now()
+
+	// Token requests: JSON OAuth errors, not a page or a dropped connection.
+	timed := func(name string, f func() *harness.Tokens) *harness.Tokens {
+		start := time.Now()
+		tok := f()
+		t.Logf("disk full: %s grant answered in %v", name, time.Since(start))
+		return tok
+	}
+	cc := timed("client_credentials", clientCredentials)
+	redeem := timed("authorization_code", func() *harness.Tokens {
+		return env.Redeem(t, harness.MinistryID, harness.MinistrySecret, code, pkce)
+	})
+	refresh := timed("refresh_token", func() *harness.Tokens {
+		return env.Token(t, harness.MinistryID, harness.MinistrySecret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {before.RefreshToken}})
+	})
+	for name, tok := range map[string]*harness.Tokens{"client_credentials": cc, "authorization_code": redeem, "refresh_token": refresh} {
+		t.Logf("disk full: %s grant: %d error=%q (%s) Retry-After=%q", name, tok.Status, tok.Error, tok.Description, tok.Header.Get("Retry-After"))
+		if tok.AccessToken != "" {
+			t.Errorf("%s grant: tokens issued while the store cannot write", name)
+		}
+		if tok.Status < 500 || (tok.Error != "temporarily_unavailable" && tok.Error != "server_error") {
+			t.Errorf("%s grant: want 5xx with temporarily_unavailable or server_error, got %d %q", name, tok.Status, tok.Error)
+		}
+	}
+
+	// A browser starting a login: the French 503 page.
+	p := do(t, env.Browser(), http.MethodGet, env.AuthURL(harness.PartnerID, harness.NewPKCE(), nil), nil)
+	t.Logf("disk full: GET /authorize: %d in %v, correlation ID %q", p.Status, p.Elapsed, correlationID(p))
+	wantErrorPage(t, p, http.StatusServiceUnavailable, "momentanément indisponible")
+
+	// /readyz pings the store: a ping reads, and it succeeds while every write
+	// fails (observed: 200). A load balancer keeps sending traffic to a node that
+	// cannot issue a token; all nodes sharing the store are equally stuck, so taking
+	// them out would not help, but a write probe would let monitoring see it.
+	ready := readyz(t, env)
+	t.Logf("disk full: /readyz %d (the store's ping does not write)", ready)
+	if ready != http.StatusOK && ready != http.StatusServiceUnavailable {
+		t.Errorf("disk full: /readyz %d, want 200 (ping reads) or 503", ready)
+	}
+
+	// Committed tokens are still there (reads work).
+	if st, active := introspect(t, env, before.AccessToken); st != http.StatusOK || !active {
+		t.Errorf("disk full: the access token issued before is not active: %d %v", st, active)
+	}
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	freed := time.Now()
+	t.Logf("disk full for %v; filler removed", freed.Sub(full))
+
+	// Recovery without restart.
+	var tok *harness.Tokens
+	for time.Since(freed) < 10*time.Second {
+		if tok = clientCredentials(); tok.Status == http.StatusOK {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if tok.Status != http.StatusOK {
+		t.Fatalf("client_credentials 10s after space was freed: %d %s", tok.Status, tok.Error)
+	}
+	t.Logf("space freed: client_credentials works again after %v", time.Since(freed))
+	if got := readyz(t, env); got != http.StatusOK {
+		t.Errorf("/readyz after recovery: %d", got)
+	}
+	env.Login(t, env.Browser(), harness.MinistryID, harness.MinistrySecret, harness.Clerk, nil)
+	for name, token := range map[string]string{"login access token": before.AccessToken, "client_credentials token": api.AccessToken} {
+		if st, active := introspect(t, env, token); st != http.StatusOK || !active {
+			t.Errorf("after recovery: the %s issued before the fault is not active: %d %v", name, st, active)
+		}
+	}
+	// The refresh token refused during the fault still works: the failed
+	// rotation was rolled back.
+	r := env.Token(t, harness.MinistryID, harness.MinistrySecret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {before.RefreshToken}})
+	t.Logf("after recovery: refresh with the token refused during the fault: %d %q", r.Status, r.Error)
+	if r.Status != http.StatusOK {
+		t.Errorf("after recovery: refresh token refused during the fault: %d %s %s", r.Status, r.Error, r.Description)
+	}
+	// The code refused during the fault was not consumed (its transaction rolled
+	// back): it is redeemed once space is back.
+	rc := env.Redeem(t, harness.MinistryID, harness.MinistrySecret, code, pkce)
+	t.Logf("after recovery: redeeming the code refused during the fault: %d %q", rc.Status, rc.Error)
+	if rc.Status != http.StatusOK || rc.AccessToken == "" {
+		t.Errorf("after recovery: the code refused during the fault: %d %s %s", rc.Status, rc.Error, rc.Description)
+	}
+	// The SSO session made before the fault still holds: no login asked.
+	res := env.Walk(t, b, env.AuthURL(harness.MinistryID, harness.NewPKCE(), nil), "", "allow")
+	res.Code(t)
+	for _, p := range res.Pages {
+		if strings.HasPrefix(p, "/login") {
+			t.Errorf("after recovery: the SSO session made before the fault is gone (went through %s)", p)
+		}
+	}
+}
