@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/justiceconnect/justiceconnect/broker/audit"
@@ -19,7 +19,11 @@ commands:
   verify   recompute the hash chain of the audit trail; exit status 1 when an event
            was modified, deleted or reordered (the first one is named by its seq)
   export   write the events as JSON lines on standard output, with their chain
-           fields (an export can be verified again later)
+           fields (an export can be verified again later); recorded in the trail
+  prune    [--before TIME] [--reason TEXT]
+           delete the events older than audit.retention (or --before, which may
+           not be more recent than the retention), once they verify; the last one
+           deleted becomes the checkpoint verify starts from; recorded in the trail
 
 TIME is RFC 3339 (2025-03-14T09:00:00+01:00) or a date (2025-03-14, midnight local
 time); --since is inclusive, --until exclusive. Without --since, verify also checks
@@ -37,7 +41,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 0
 	}
 	sub := args[0]
-	if sub != "verify" && sub != "export" {
+	if sub != "verify" && sub != "export" && sub != "prune" {
 		fmt.Fprintf(stderr, "justiceconnect audit: unknown command %q\n\n%s", sub, auditUsage)
 		return 2
 	}
@@ -47,8 +51,20 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	since := fs.String("since", "", "first time included (RFC 3339 or YYYY-MM-DD)")
 	until := fs.String("until", "", "first time excluded (RFC 3339 or YYYY-MM-DD)")
 	asJSON := fs.Bool("json", false, "JSON output, for scripts (export always writes JSON lines)")
+	var before, reason *string
+	if sub == "prune" {
+		before = fs.String("before", "", "delete events before this time (RFC 3339 or YYYY-MM-DD; default now minus audit.retention)")
+		reason = fs.String("reason", "", "why, recorded in the audit trail")
+	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
+	}
+	if sub == "prune" {
+		if *since != "" || *until != "" {
+			fmt.Fprintln(stderr, "justiceconnect audit prune: --since and --until do not apply; use --before")
+			return 2
+		}
+		return runAuditPrune(ctx, *path, *before, *reason, *asJSON, stdout, stderr)
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "justiceconnect audit %s: unexpected argument %q\n", sub, fs.Arg(0))
@@ -75,8 +91,20 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	defer store.Close()
 	if sub == "export" {
 		n, err := audit.Export(ctx, store, from, to, stdout)
+		ev := storage.AuditEvent{Type: audit.AuditExported, Outcome: audit.OutcomeOK, Details: map[string]string{
+			"events": strconv.Itoa(n), "since": *since, "until": *until}}
+		if err != nil {
+			ev.Outcome = audit.OutcomeFail
+		}
+		// The export's own event comes after the events exported: it is in the next
+		// export, not this one.
+		auditErr := recordAdmin(ctx, store, ev, "export", "")
 		if err != nil {
 			fmt.Fprintf(stderr, "justiceconnect audit export: %v (%d events written)\n", err, n)
+			return 1
+		}
+		if auditErr != nil {
+			fmt.Fprintf(stderr, "justiceconnect audit export: %d events exported, but the export was not recorded in the trail: %v\n", n, auditErr)
 			return 1
 		}
 		fmt.Fprintf(stderr, "%d events exported.\n", n)
@@ -96,9 +124,7 @@ func auditVerify(ctx context.Context, store storage.AuditStore, from, until time
 		code = 1
 	}
 	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(struct {
+		if err := writeJSON(stdout, struct {
 			OK bool `json:"ok"`
 			audit.Report
 		}{rep.OK(), rep}); err != nil {
@@ -130,6 +156,10 @@ func auditVerify(ctx context.Context, store storage.AuditStore, from, until time
 		for _, p := range rep.Problems {
 			fmt.Fprintf(stdout, "  seq %d: %s: %s\n", p.Seq, p.Kind, p.Message)
 		}
+	}
+	if cp := rep.Checkpoint; cp != nil {
+		fmt.Fprintf(stdout, "Pruned before: %d events up to seq %d (%s), last prune %s; the trail is checked from that checkpoint.\n",
+			cp.Pruned, cp.Seq, cp.Time.UTC().Format(time.RFC3339), cp.PrunedAt.UTC().Format(time.RFC3339))
 	}
 	if !rep.Anchored && rep.OK() {
 		fmt.Fprintf(stdout, "The link of seq %d to the event before the period was not checked.\n", rep.FirstSeq)

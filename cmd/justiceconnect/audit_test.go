@@ -235,7 +235,7 @@ func TestAuditErrors(t *testing.T) {
 		want     string
 	}{
 		{name: "no command", args: []string{}, wantCode: 2, want: "usage:"},
-		{name: "unknown command", args: []string{"prune"}, wantCode: 2, want: `unknown command "prune"`},
+		{name: "unknown command", args: []string{"rotate"}, wantCode: 2, want: `unknown command "rotate"`},
 		{name: "no config", args: []string{"verify"}, noConfig: true, wantCode: 2, want: "--config is required"},
 		{name: "bad since", args: []string{"verify", "--since", "yesterday"}, wantCode: 2, want: "--since"},
 		{name: "bad until", args: []string{"export", "--until", "14/03/2025"}, wantCode: 2, want: "--until"},

@@ -24,11 +24,12 @@ func runCheckConfig(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file (YAML)")
+	asJSON := fs.Bool("json", false, "JSON output, for scripts: {ok, problems: [{path, message}], warnings}")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *path == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: justiceconnect check-config --config FILE")
+		fmt.Fprintln(stderr, "usage: justiceconnect check-config --config FILE [--json]")
 		return 2
 	}
 	data, err := os.ReadFile(*path)
@@ -37,6 +38,9 @@ func runCheckConfig(ctx context.Context, args []string, stdout, stderr io.Writer
 		return 1
 	}
 	cfg, problems := checkConfig(data)
+	if *asJSON {
+		return printCheckConfigJSON(cfg, problems, stdout, stderr)
+	}
 	if cfg != nil {
 		for _, w := range cfg.Warnings() {
 			fmt.Fprintf(stdout, "warning: %s\n", w)
@@ -74,4 +78,34 @@ func checkConfig(data []byte) (*config.Config, []config.Problem) {
 		}
 	}
 	return cfg, problems
+}
+
+// checkConfigOutput is the --json document of check-config.
+type checkConfigOutput struct {
+	OK       bool               `json:"ok"`
+	Problems []checkConfigIssue `json:"problems"`
+	Warnings []string           `json:"warnings"`
+}
+
+type checkConfigIssue struct {
+	Path    string `json:"path"`
+	Message string `json:"message"`
+}
+
+func printCheckConfigJSON(cfg *config.Config, problems []config.Problem, stdout, stderr io.Writer) int {
+	out := checkConfigOutput{OK: len(problems) == 0, Problems: []checkConfigIssue{}, Warnings: []string{}}
+	for _, p := range problems {
+		out.Problems = append(out.Problems, checkConfigIssue{Path: p.Path, Message: p.Message})
+	}
+	if cfg != nil {
+		out.Warnings = append(out.Warnings, cfg.Warnings()...)
+	}
+	if err := writeJSON(stdout, out); err != nil {
+		fmt.Fprintf(stderr, "justiceconnect check-config: %v\n", err)
+		return 1
+	}
+	if !out.OK {
+		return 1
+	}
+	return 0
 }

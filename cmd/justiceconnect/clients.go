@@ -4,18 +4,18 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/justiceconnect/justiceconnect/broker/audit"
 	"github.com/justiceconnect/justiceconnect/broker/config"
 	"github.com/justiceconnect/justiceconnect/broker/storage"
 )
@@ -47,6 +47,9 @@ commands:
   list           every client in the store
   rotate-secret  --id ID [--keep-old]   a new secret; --keep-old still accepts the previous one
   delete         --id ID
+
+add, rotate-secret and delete take --reason TEXT and are recorded in the audit
+trail (admin.client) with the operator's OS user name.
 `
 
 // runClients is "justiceconnect clients": the OAuth clients kept in the store.
@@ -66,6 +69,9 @@ func runClients(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	cmd := &clientsCmd{stdout: stdout, stderr: stderr}
 	path := fs.String("config", "", "configuration file (YAML)")
 	fs.BoolVar(&cmd.json, "json", false, "JSON output, for scripts")
+	if sub == "add" || sub == "rotate-secret" || sub == "delete" {
+		fs.StringVar(&cmd.reason, "reason", "", "why, recorded in the audit trail")
+	}
 	var run func(ctx context.Context, store storage.Store, cfg *config.Config) int
 	switch sub {
 	case "add":
@@ -131,6 +137,25 @@ func runClients(ctx context.Context, args []string, stdout, stderr io.Writer) in
 type clientsCmd struct {
 	stdout, stderr io.Writer
 	json           bool
+	reason         string
+}
+
+// record appends the admin.client event of action on client id; err is the
+// store's error when the action failed. It returns the append error.
+func (c *clientsCmd) record(ctx context.Context, store storage.AuditStore, action, id string, err error, details map[string]string) error {
+	ev := storage.AuditEvent{Type: audit.ClientAdmin, Outcome: audit.OutcomeOK, ClientID: id, Details: details}
+	if err != nil {
+		ev.Outcome = audit.OutcomeFail
+	}
+	return recordAdmin(ctx, store, ev, action, c.reason)
+}
+
+// recorded reports an action done but not recorded in the audit trail (exit 1).
+func (c *clientsCmd) recorded(action, id string, auditErr error) int {
+	if auditErr == nil {
+		return 0
+	}
+	return c.fail("%s: client %s done, but the audit event was not recorded: %v", action, id, auditErr)
 }
 
 type addFlags struct{ cc config.ClientConfig }
@@ -177,13 +202,21 @@ func (c *clientsCmd) add(a *addFlags) func(ctx context.Context, store storage.St
 		sc.Source = sourceCLI
 		sc.CreatedAt = clientNow().UTC()
 		sc.UpdatedAt = sc.CreatedAt
-		if err := store.CreateClient(ctx, sc); err != nil {
+		err = store.CreateClient(ctx, sc)
+		auditErr := c.record(ctx, store, "add", cc.ClientID, err, map[string]string{
+			"kind": cc.Kind, "auth_method": cc.TokenEndpointAuthMethod, "redirect_uris": strings.Join(cc.RedirectURIs, " "),
+			"grant_types": strings.Join(cc.GrantTypes, " "), "scopes": strings.Join(cc.Scopes, " ")})
+		if err != nil {
 			if errors.Is(err, storage.ErrConflict) {
 				return c.fail("add: a client %q already exists", cc.ClientID)
 			}
 			return c.fail("add %s: %v", cc.ClientID, err)
 		}
-		return c.printSecret(cc.ClientID, secret, "created")
+		code := c.printSecret(cc.ClientID, secret, "created")
+		if auditErr != nil {
+			return c.recorded("add", cc.ClientID, auditErr)
+		}
+		return code
 	}
 }
 
@@ -220,9 +253,7 @@ func (c *clientsCmd) printSecret(id, secret, what string) int {
 }
 
 func (c *clientsCmd) printJSON(v any) int {
-	enc := json.NewEncoder(c.stdout)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
+	if err := writeJSON(c.stdout, v); err != nil {
 		return c.fail("%v", err)
 	}
 	return 0
@@ -264,13 +295,11 @@ func (c *clientsCmd) list(ctx context.Context, store storage.Store, cfg *config.
 		fmt.Fprintln(c.stdout, "No client in the store.")
 		return 0
 	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLIENT ID\tNAME\tKIND\tSOURCE\tREDIRECT URIS\tGRANT TYPES")
+	rows := make([][]string, 0, len(views))
 	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ClientID, v.Name, v.Kind, v.Source,
-			orDash(strings.Join(v.RedirectURIs, " ")), orDash(strings.Join(v.GrantTypes, " ")))
+		rows = append(rows, []string{v.ClientID, v.Name, v.Kind, v.Source, strings.Join(v.RedirectURIs, " "), strings.Join(v.GrantTypes, " ")})
 	}
-	if err := tw.Flush(); err != nil {
+	if err := writeTable(c.stdout, []string{"CLIENT ID", "NAME", "KIND", "SOURCE", "REDIRECT URIS", "GRANT TYPES"}, rows); err != nil {
 		return c.fail("%v", err)
 	}
 	return 0
@@ -333,14 +362,20 @@ func (c *clientsCmd) rotate(ctx context.Context, store storage.Store, id string,
 	}
 	cl.SecretHash = hash
 	cl.UpdatedAt = clientNow().UTC()
-	if err := store.UpdateClient(ctx, cl); err != nil {
+	err = store.UpdateClient(ctx, cl)
+	auditErr := c.record(ctx, store, "rotate-secret", id, err, map[string]string{"keep_old": strconv.FormatBool(keepOld)})
+	if err != nil {
 		return c.fail("rotate-secret %s: %v", id, err)
 	}
 	what := "has a new secret; the previous one no longer works"
 	if keepOld {
 		what = "has a new secret; the previous one works until the next rotation"
 	}
-	return c.printSecret(id, secret, what)
+	code = c.printSecret(id, secret, what)
+	if auditErr != nil {
+		return c.recorded("rotate-secret", id, auditErr)
+	}
+	return code
 }
 
 func (c *clientsCmd) delete(ctx context.Context, store storage.Store, id string) int {
@@ -348,14 +383,17 @@ func (c *clientsCmd) delete(ctx context.Context, store storage.Store, id string)
 	if cl == nil {
 		return code
 	}
-	if err := store.DeleteClient(ctx, id); err != nil {
+	err := store.DeleteClient(ctx, id)
+	auditErr := c.record(ctx, store, "delete", id, err, nil)
+	if err != nil {
 		return c.fail("delete %s: %v", id, err)
 	}
 	if c.json {
-		return c.printJSON(map[string]any{"client_id": id, "deleted": true})
+		c.printJSON(map[string]any{"client_id": id, "deleted": true})
+	} else {
+		fmt.Fprintf(c.stdout, "Client %s deleted.\n", id)
 	}
-	fmt.Fprintf(c.stdout, "Client %s deleted.\n", id)
-	return 0
+	return c.recorded("delete", id, auditErr)
 }
 
 // listFlag is a repeatable string flag.

@@ -23,7 +23,16 @@ type clientsFakeStore struct {
 	storage.Store
 	mu      sync.Mutex
 	clients map[string]*storage.Client
+	events  []*storage.AuditEvent
 	closed  bool
+}
+
+func (s *clientsFakeStore) AppendAudit(ctx context.Context, e *storage.AuditEvent) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := *e
+	s.events = append(s.events, &c)
+	return nil
 }
 
 func (s *clientsFakeStore) copyOf(c *storage.Client) *storage.Client {

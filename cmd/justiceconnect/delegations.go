@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -168,9 +167,7 @@ func (c *delegationsCmd) fail(format string, args ...any) int {
 }
 
 func (c *delegationsCmd) printJSON(v any) int {
-	enc := json.NewEncoder(c.stdout)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
+	if err := writeJSON(c.stdout, v); err != nil {
 		return c.fail("%v", err)
 	}
 	return 0

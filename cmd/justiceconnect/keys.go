@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/justiceconnect/justiceconnect/broker/audit"
 	"github.com/justiceconnect/justiceconnect/broker/keys"
+	"github.com/justiceconnect/justiceconnect/broker/storage"
 )
 
 // openKeyManager opens the key manager a configuration file describes (its store and
@@ -18,7 +21,8 @@ import (
 // wiring sets it (from openStoreFromConfig); it is a hook so that this command does
 // not itself read configuration or open databases. It is set once, before main runs
 // commands, and never changed afterwards.
-var openKeyManager func(ctx context.Context, configPath string) (*keys.Manager, func() error, error)
+// The audit store it returns records rotations and prunes.
+var openKeyManager func(ctx context.Context, configPath string) (*keys.Manager, storage.AuditStore, func() error, error)
 
 const keysUsage = `usage: justiceconnect keys COMMAND --config FILE [--json]
 
@@ -28,6 +32,8 @@ commands:
                         (every configured algorithm unless --alg is given)
   prune                 delete retired keys whose publication period is over
 
+rotate and prune take --reason TEXT and are recorded in the audit trail
+(admin.key) with the operator's OS user name.
 Broker nodes pick up a rotation within their refresh interval (1 minute by default).
 `
 
@@ -43,6 +49,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	configPath := fs.String("config", "", "configuration `file` (required)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	alg := fs.String("alg", "", "rotate only this `algorithm` (e.g. ES256)")
+	reason := fs.String("reason", "", "why, recorded in the audit trail (rotate, prune)")
 
 	// Flags may come before or after the subcommand: parse, take the subcommand,
 	// parse the rest into the same set.
@@ -72,6 +79,10 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "justiceconnect keys %s: --alg only applies to rotate\n", sub)
 		return 2
 	}
+	if *reason != "" && sub == "list" {
+		fmt.Fprintf(stderr, "justiceconnect keys list: --reason only applies to rotate and prune\n")
+		return 2
+	}
 	if *configPath == "" {
 		fmt.Fprintf(stderr, "justiceconnect keys %s: --config FILE is required\n", sub)
 		return 2
@@ -80,12 +91,12 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "justiceconnect keys %s: this build cannot open the key store (openKeyManager is not wired)\n", sub)
 		return 1
 	}
-	m, closeStore, err := openKeyManager(ctx, *configPath)
+	m, trail, closeStore, err := openKeyManager(ctx, *configPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "justiceconnect keys %s: %v\n", sub, err)
 		return 1
 	}
-	code := runKeysCommand(ctx, m, sub, *alg, *asJSON, stdout, stderr)
+	code := runKeysCommand(ctx, m, trail, sub, *alg, *reason, *asJSON, stdout, stderr)
 	if closeStore != nil {
 		if err := closeStore(); err != nil {
 			fmt.Fprintf(stderr, "justiceconnect keys %s: closing the store: %v\n", sub, err)
@@ -97,11 +108,22 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-func runKeysCommand(ctx context.Context, m *keys.Manager, sub, alg string, asJSON bool, stdout, stderr io.Writer) int {
+func runKeysCommand(ctx context.Context, m *keys.Manager, trail storage.AuditStore, sub, alg, reason string, asJSON bool, stdout, stderr io.Writer) int {
 	out := keysOutput{}
+	var beforeList []keys.KeyInfo
+	if sub != "list" {
+		var err error
+		if beforeList, err = m.List(ctx); err != nil {
+			fmt.Fprintf(stderr, "justiceconnect keys %s: %v\n", sub, err)
+			return 1
+		}
+	}
+	var auditErr error
 	switch sub {
 	case "rotate":
-		if err := m.Rotate(ctx, alg); err != nil {
+		err := m.Rotate(ctx, alg)
+		auditErr = recordKeys(ctx, trail, m, "rotate", alg, reason, beforeList, err)
+		if err != nil {
 			fmt.Fprintf(stderr, "justiceconnect keys rotate: %v\n", err)
 			return 1
 		}
@@ -114,6 +136,7 @@ func runKeysCommand(ctx context.Context, m *keys.Manager, sub, alg string, asJSO
 		}
 	case "prune":
 		n, err := m.PruneCount(ctx)
+		auditErr = recordKeys(ctx, trail, m, "prune", "", reason, beforeList, err)
 		if err != nil {
 			fmt.Fprintf(stderr, "justiceconnect keys prune: %v\n", err)
 			return 1
@@ -129,17 +152,62 @@ func runKeysCommand(ctx context.Context, m *keys.Manager, sub, alg string, asJSO
 		return 1
 	}
 	out.Keys = list
+	code := 0
 	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
+		if err := writeJSON(stdout, out); err != nil {
 			fmt.Fprintf(stderr, "justiceconnect keys %s: %v\n", sub, err)
-			return 1
+			code = 1
 		}
-		return 0
+	} else {
+		printKeyTable(stdout, list)
 	}
-	printKeyTable(stdout, list)
-	return 0
+	if auditErr != nil {
+		fmt.Fprintf(stderr, "justiceconnect keys %s: done, but the audit event was not recorded: %v\n", sub, auditErr)
+		return 1
+	}
+	return code
+}
+
+// recordKeys appends the admin.key event of a rotation or prune: the keys that
+// became current (rotate) or were deleted (prune), compared with the list before.
+func recordKeys(ctx context.Context, trail storage.AuditStore, m *keys.Manager, action, alg, reason string, before []keys.KeyInfo, opErr error) error {
+	if trail == nil {
+		return errors.New("no audit store")
+	}
+	ev := storage.AuditEvent{Type: audit.KeyAdmin, Outcome: audit.OutcomeOK, Details: map[string]string{}}
+	if opErr != nil {
+		ev.Outcome = audit.OutcomeFail
+		ev.Details["error"] = opErr.Error()
+	}
+	if alg != "" {
+		ev.Details["alg"] = alg
+	}
+	after, err := m.List(ctx)
+	if err == nil {
+		was := map[string]string{}
+		for _, k := range before {
+			was[k.ID] = k.State
+		}
+		now := map[string]bool{}
+		var changed []string
+		for _, k := range after {
+			now[k.ID] = true
+			if action == "rotate" && k.State != was[k.ID] && k.State == "current" {
+				changed = append(changed, k.ID)
+			}
+		}
+		if action == "prune" {
+			for _, k := range before {
+				if !now[k.ID] {
+					changed = append(changed, k.ID)
+				}
+			}
+			ev.Details["deleted"] = strconv.Itoa(len(changed))
+		}
+		key := map[string]string{"rotate": "new_current_kids", "prune": "deleted_kids"}[action]
+		ev.Details[key] = strings.Join(changed, " ")
+	}
+	return recordAdmin(ctx, trail, ev, action, reason)
 }
 
 // keysOutput is the --json document: always the key list, plus what prune deleted.

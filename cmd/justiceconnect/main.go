@@ -24,9 +24,10 @@ func commands() map[string]command {
 		"serve":        {"run the broker with a configuration file (production)", runServe},
 		"demo":         {"run a self-contained demo broker on 127.0.0.1 (SQLite, demo users, demo client)", runDemo},
 		"check-config": {"check a configuration file and print every problem at once", runCheckConfig},
-		"keys":         {"manage signing keys: list, rotate", runKeys},
+		"keys":         {"manage signing keys: list, rotate, prune", runKeys},
 		"clients":      {"manage OAuth clients: add, list, rotate-secret, delete", runClients},
-		"audit":        {"check or export the audit trail: verify, export", runAudit},
+		"audit":        {"check, export or prune the audit trail: verify, export, prune", runAudit},
+		"migrate":      {"apply pending schema migrations, or show them (--status)", runMigrate},
 		"sessions":     {"list or revoke a user's SSO sessions and tokens: list, revoke", runSessions},
 		"delegations":  {"manage delegations (mandates) for token exchange: add, list, revoke", runDelegations},
 	}

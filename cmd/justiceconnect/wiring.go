@@ -19,26 +19,27 @@ func init() {
 	openStore = func(ctx context.Context, cfg *config.Config) (storage.Store, error) {
 		return broker.OpenStore(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	}
-	openKeyManager = func(ctx context.Context, path string) (*keys.Manager, func() error, error) {
+	migrationStatus = broker.MigrationStatus
+	openKeyManager = func(ctx context.Context, path string) (*keys.Manager, storage.AuditStore, func() error, error) {
 		cfg, err := config.Load(path)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		raw, err := cfg.Keys.KEK.Read()
 		if err != nil {
-			return nil, nil, fmt.Errorf("keys.kek: %w", err)
+			return nil, nil, nil, fmt.Errorf("keys.kek: %w", err)
 		}
 		kek, err := keys.ParseKEK(raw)
 		if err != nil {
-			return nil, nil, fmt.Errorf("keys.kek: %w", err)
+			return nil, nil, nil, fmt.Errorf("keys.kek: %w", err)
 		}
 		store, err := openStore(ctx, cfg)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		m := keys.NewManager(store, kek, keys.Options{Algorithms: cfg.Keys.Algorithms,
 			MaxTokenLifetime: time.Duration(cfg.Keys.MaxTokenLifetime)})
-		return m, store.Close, nil
+		return m, store, store.Close, nil
 	}
 	checkProviderSettings = func(cfg *config.Config, p config.ProviderConfig) []config.Problem {
 		t, ok := providerTypes[p.Type]
