@@ -123,6 +123,7 @@ func TestApacheRP(t *testing.T) {
 	if res.Callback == nil || res.Callback.Query().Get("error") != "login_required" || !strings.HasPrefix(res.Callback.String(), rp.RedirectURI) {
 		t.Fatalf("prompt=none without a session: callback %v, pages %v", res.Callback, res.Pages)
 	}
+	t.Logf("the broker's answer to prompt=none: %s", res.Callback)
 	resp, err = browse(fresh, res.Callback.String())
 	if err != nil {
 		t.Fatal(err)
@@ -131,6 +132,21 @@ func TestApacheRP(t *testing.T) {
 	resp.Body.Close()
 	if strings.Contains(string(body), "claim-") || !strings.Contains(string(body), "Error") {
 		t.Fatalf("mod_auth_openidc after login_required: %d\n%s", resp.StatusCode, body)
+	}
+	// The same answer without iss reaches mod_auth_openidc's error handling, which
+	// shows the OP's error: what confuses 2.4.12 is the iss parameter alone.
+	noIss := *res.Callback
+	q := noIss.Query()
+	q.Del("iss")
+	noIss.RawQuery = q.Encode()
+	resp, err = browse(fresh, noIss.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(body), "claim-") || !strings.Contains(string(body), "login_required") {
+		t.Fatalf("mod_auth_openidc after login_required without iss: %d\n%s", resp.StatusCode, body)
 	}
 	if n := len(rp.Requests()); n != len(reqs) {
 		t.Fatalf("the backend was reached %d more times after login_required", n-len(reqs))
