@@ -102,6 +102,7 @@ func Run(t *testing.T, open Opener) {
 		{"Transactions", txTests},
 		{"Records", recordTests},
 		{"Expiry", expiryTests},
+		{"ExpiryBatches", expiryBatchTests},
 		{"Audit", auditTests},
 		{"AuditPrune", auditPruneTests},
 		{"FositeFlows", flowTests},

@@ -535,41 +535,68 @@ func (s *Store) ListAudit(ctx context.Context, from, until time.Time, limit int)
 
 // ---- expiry ----
 
-// DeleteExpired implements storage.Store in one transaction. Codes are kept
+// DeleteBatch is how many rows one DeleteExpired transaction removes at most.
+// Each batch is its own short transaction, so SQLite's single writer is never held
+// for long (a million expired rows in one transaction held it for seconds, a pause
+// every request queued behind); about 1,000 rows of a token table, four indexes
+// each, take a few milliseconds.
+const DeleteBatch = 1000
+
+// DeleteExpired implements storage.Store in batches of at most DeleteBatch rows,
+// each committed on its own: a failure or a cancelled ctx keeps what earlier
+// batches removed (the count returned with the error). Codes are kept
 // CodeRetention past their expiry (replay detection); rotated refresh tokens stay
 // until their own expiry, so reuse is detected for as long as the token could have
-// been valid; rows with no expiry (lifespan -1) are kept.
+// been valid; rows with no expiry (lifespan -1) are kept. Rows are chosen by key
+// in a subquery (DELETE ... LIMIT is not standard SQL nor in PostgreSQL).
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	const op = "delete expired"
 	n := now.UnixNano()
-	stmts := []struct {
+	type stmt struct {
 		q    string
 		args []any
-	}{
-		{"DELETE FROM " + tableCode + " WHERE expires_at IS NOT NULL AND expires_at < ?", []any{now.Add(-CodeRetention).UnixNano()}},
-		{"DELETE FROM " + tableAccess + " WHERE expires_at IS NOT NULL AND expires_at < ?", []any{n}},
-		{"DELETE FROM " + tableRefresh + " WHERE expires_at IS NOT NULL AND expires_at < ?", []any{n}},
-		{"DELETE FROM " + tablePKCE + " WHERE expires_at IS NOT NULL AND expires_at < ?", []any{n}},
-		{"DELETE FROM " + tableOIDC + " WHERE expires_at IS NOT NULL AND expires_at < ?", []any{n}},
-		{"DELETE FROM flows WHERE expires_at IS NOT NULL AND expires_at < ?", []any{n}},
-		{"DELETE FROM sso_sessions WHERE ended_at IS NOT NULL OR (absolute_expires_at IS NOT NULL AND absolute_expires_at < ?) OR (idle_expires_at IS NOT NULL AND idle_expires_at < ?)", []any{n, n}},
-		{"DELETE FROM used_markers WHERE expires_at <= ?", []any{n}},
-		{"DELETE FROM client_assertion_jti WHERE expires_at <= ?", []any{n}},
-		{"DELETE FROM signing_keys WHERE state = ? AND retire_until IS NOT NULL AND retire_until < ?", []any{storage.KeyRetired, n}},
+	}
+	// key lists the primary key's columns.
+	expired := func(table, key, cond string, args ...any) stmt {
+		lhs := key
+		if strings.Contains(key, ",") {
+			lhs = "(" + key + ")" // a row value (SQLite 3.15, PostgreSQL)
+		}
+		return stmt{"DELETE FROM " + table + " WHERE " + lhs + " IN (SELECT " + key + " FROM " + table + " WHERE " + cond + " LIMIT ?)",
+			append(args, DeleteBatch)}
+	}
+	tok := "expires_at IS NOT NULL AND expires_at < ?"
+	stmts := []stmt{
+		expired(tableCode, "signature", tok, now.Add(-CodeRetention).UnixNano()),
+		expired(tableAccess, "signature", tok, n),
+		expired(tableRefresh, "signature", tok, n),
+		expired(tablePKCE, "signature", tok, n),
+		expired(tableOIDC, "signature", tok, n),
+		expired("flows", "id", tok, n),
+		expired("sso_sessions", "id", "ended_at IS NOT NULL OR (absolute_expires_at IS NOT NULL AND absolute_expires_at < ?) OR (idle_expires_at IS NOT NULL AND idle_expires_at < ?)", n, n),
+		expired("used_markers", "namespace, marker", "expires_at <= ?", n),
+		expired("client_assertion_jti", "jti", "expires_at <= ?", n),
+		expired("signing_keys", "id", "state = ? AND retire_until IS NOT NULL AND retire_until < ?", storage.KeyRetired, n),
 	}
 	var total int64
-	err := s.inTx(ctx, op, func(ctx context.Context, q Querier) error {
-		for _, st := range stmts {
-			c, err := q.Exec(ctx, st.q, st.args...)
-			if err != nil {
+	for _, st := range stmts {
+		for {
+			if err := ctx.Err(); err != nil {
+				return total, s.wrap(op, err)
+			}
+			var c int64
+			err := s.inTx(ctx, op, func(ctx context.Context, q Querier) (err error) {
+				c, err = q.Exec(ctx, st.q, st.args...)
 				return s.wrap(op, err)
+			})
+			if err != nil {
+				return total, err
 			}
 			total += c
+			if c < DeleteBatch {
+				break
+			}
 		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
 	}
 	return total, nil
 }
