@@ -224,12 +224,25 @@ func (p *Provider) refreshLocked(ctx context.Context) error {
 }
 
 // refreshIfDue reloads the metadata when metadata_refresh has passed since the last
-// attempt. A refresh already running elsewhere is not waited for.
+// attempt. A refresh already running elsewhere is not waited for. With a copy in
+// hand, a metadata URL is fetched in the background, bounded by fetchMetadata's own
+// timeout: a slow IdP must neither hold up the request that found the refresh due
+// (the chooser checks every provider in turn, so an agent would wait for the bar's
+// IdP) nor have its fetch cut short at that request's deadline, which would mark
+// the provider unavailable until the next refresh (testsuite/faults).
 func (p *Provider) refreshIfDue(ctx context.Context) {
 	p.mu.RLock()
-	due := p.md == nil || p.now().Sub(p.lastAttempt) >= p.refresh
+	have := p.md != nil
+	due := !have || p.now().Sub(p.lastAttempt) >= p.refresh
 	p.mu.RUnlock()
 	if !due || !p.refreshMu.TryLock() {
+		return
+	}
+	if have && p.cfg.IdPMetadataURL != "" {
+		go func() {
+			defer p.refreshMu.Unlock()
+			_ = p.refreshLocked(context.WithoutCancel(ctx))
+		}()
 		return
 	}
 	defer p.refreshMu.Unlock()
