@@ -32,14 +32,20 @@ func RunLock(t *testing.T, e LockEnv) {
 	t.Cleanup(cancel)
 	try := func(t *testing.T, s storage.Store, name string) (func(), bool) {
 		t.Helper()
-		unlock, ok, err := s.TryAdvisoryLock(ctx, name)
+		lease, ok, err := s.TryAdvisoryLock(ctx, name)
 		if err != nil {
 			t.Fatalf("TryAdvisoryLock(%q): %v", name, err)
 		}
-		if ok && unlock == nil {
-			t.Fatalf("TryAdvisoryLock(%q): ok with a nil unlock", name)
+		if !ok {
+			return nil, false
 		}
-		return unlock, ok
+		if lease == nil {
+			t.Fatalf("TryAdvisoryLock(%q): ok with a nil lease", name)
+		}
+		if err := lease.Held(ctx); err != nil {
+			t.Fatalf("TryAdvisoryLock(%q): a lease just granted is not held: %v", name, err)
+		}
+		return lease.Release, true
 	}
 
 	if !e.Shared {
@@ -58,6 +64,23 @@ func RunLock(t *testing.T, e LockEnv) {
 		})
 		return
 	}
+
+	t.Run("HeldUntilRelease", func(t *testing.T) {
+		a, _ := e.OpenPair(t)
+		lease, ok, err := a.TryAdvisoryLock(ctx, "held")
+		if err != nil || !ok {
+			t.Fatalf("lock not granted: %v", err)
+		}
+		for range 3 {
+			if err := lease.Held(ctx); err != nil {
+				t.Fatalf("Held on a live lease: %v", err)
+			}
+		}
+		lease.Release()
+		if err := lease.Held(ctx); err == nil {
+			t.Fatal("Held after Release: nil; want an error")
+		}
+	})
 
 	t.Run("OneHolderUntilUnlock", func(t *testing.T) {
 		a, b := e.OpenPair(t)
@@ -107,7 +130,7 @@ func RunLock(t *testing.T, e LockEnv) {
 			wg.Add(1)
 			go func(s storage.Store) {
 				defer wg.Done()
-				unlock, ok, err := s.TryAdvisoryLock(ctx, "race")
+				lease, ok, err := s.TryAdvisoryLock(ctx, "race")
 				if err != nil {
 					t.Errorf("TryAdvisoryLock: %v", err)
 					return
@@ -115,7 +138,7 @@ func RunLock(t *testing.T, e LockEnv) {
 				if ok {
 					granted.Add(1)
 					mu.Lock()
-					unlocks = append(unlocks, unlock)
+					unlocks = append(unlocks, lease.Release)
 					mu.Unlock()
 				}
 			}([]storage.Store{a, b}[i%2])
@@ -134,11 +157,17 @@ func RunLock(t *testing.T, e LockEnv) {
 			t.Fatal("LockEnv.Sever is required for a shared database")
 		}
 		a, b := e.OpenPair(t)
-		ua, ok := try(t, a, "cleanup")
-		if !ok {
-			t.Fatal("lock not granted")
+		lease, ok, err := a.TryAdvisoryLock(ctx, "cleanup")
+		if err != nil || !ok {
+			t.Fatalf("lock not granted: %v", err)
 		}
+		ua := lease.Release
 		e.Sever(t)
+		// The holder learns that it lost the lock (runExclusive asks at each
+		// period before running its job again).
+		if err := lease.Held(ctx); err == nil {
+			t.Fatal("Held after the holding connection was ended: nil; want an error")
+		}
 		deadline := time.Now().Add(10 * time.Second)
 		var ub func()
 		for {
