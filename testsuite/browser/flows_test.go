@@ -13,11 +13,12 @@ import (
 )
 
 // expect fails the test unless the page shows every text; it returns the text.
+// Case is ignored: innerText follows CSS text-transform (DSFR badges are upper case).
 func expect(t *testing.T, b *peer.Browser, what string, texts ...string) string {
 	t.Helper()
 	got := b.Text()
 	for _, s := range texts {
-		if !strings.Contains(got, s) {
+		if !strings.Contains(strings.ToLower(got), strings.ToLower(s)) {
 			t.Fatalf("%s: the page at %s does not show %q; it shows:\n%s", what, b.Location(), s, got)
 		}
 	}

@@ -110,8 +110,11 @@ func (rp *goRP) serve(w http.ResponseWriter, r *http.Request) {
 		rp.mu.Unlock()
 		http.SetCookie(w, &http.Cookie{Name: rpaFlowCookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
 		opts := []oauth2.AuthCodeOption{oidc.Nonce(f.nonce), oauth2.S256ChallengeOption(f.verifier)}
-		if p := r.URL.Query().Get("prompt"); p != "" {
-			opts = append(opts, oauth2.SetAuthURLParam("prompt", p))
+		// Passed through to the authorization request when set.
+		for _, name := range []string{"prompt", "ui_locales", "idp_hint"} {
+			if v := r.URL.Query().Get(name); v != "" {
+				opts = append(opts, oauth2.SetAuthURLParam(name, v))
+			}
 		}
 		http.Redirect(w, r, rp.conf.AuthCodeURL(f.state, opts...), http.StatusFound)
 	case "/callback":

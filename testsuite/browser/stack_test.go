@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +21,8 @@ import (
 	"github.com/justiceconnect/justiceconnect/broker"
 	"github.com/justiceconnect/justiceconnect/broker/config"
 	"github.com/justiceconnect/justiceconnect/providers/ldap"
+	"github.com/justiceconnect/justiceconnect/providers/oidc"
+	"github.com/justiceconnect/justiceconnect/providers/saml"
 	"github.com/justiceconnect/justiceconnect/providers/static"
 	"github.com/justiceconnect/justiceconnect/testsuite/peer"
 )
@@ -62,12 +65,31 @@ type stack struct {
 	a       *goRP
 	b       *peer.ApacheRP
 	browser *peer.Browser
+	// ssp (the bar's SAML IdP) and cj (the bailiffs' OIDC IdP) run with
+	// stackOptions.upstreams only.
+	ssp *peer.SAMLIdP
+	cj  *peer.BailiffsIdP
+	// cjSkew moves the cj provider's clock forward (past its discovery cache).
+	cjSkew atomic.Int64
 }
 
 type stackOptions struct {
 	// apacheKind is the kind of client B is (first_party, or partner: consent).
 	apacheKind string
+	// upstreams adds the bar's SimpleSAMLphp (provider barreau) and the bailiffs'
+	// oidc-provider (provider cj), and a client C allowed the cj provider only.
+	upstreams bool
+	// brokerConfig is appended to the broker's configuration (top-level keys).
+	brokerConfig string
 }
+
+// Upstream providers of stackOptions.upstreams, and client C.
+const (
+	labelBarreau = "Avocats du barreau"
+	labelCJ      = "Commissaires de justice"
+	cjOnlyID     = "plateforme-cj"
+	samlEntityID = "https://justiceconnect.test/saml/barreau"
+)
 
 func startStack(t *testing.T, opts stackOptions) *stack {
 	t.Helper()
@@ -83,6 +105,9 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 	s.issuer = srv.URL
 	s.a = newGoRP(t)
 	s.b = peer.NewApacheRP(t)
+	if opts.upstreams {
+		s.startUpstreams(t, dir, srv.Certificate())
+	}
 
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
@@ -157,17 +182,25 @@ clients:
     grant_types: [authorization_code]
     scopes: [openid, profile, email, profession, jurisdictions, justice_roles]
     subject_type: public
-`, s.issuer, filepath.Join(dir, "broker.db"), write("kek", base64.StdEncoding.EncodeToString(kek)+"\n"),
+%s%s`, s.issuer, filepath.Join(dir, "broker.db"), write("kek", base64.StdEncoding.EncodeToString(kek)+"\n"),
 		labelAnnuaire, s.slapd.LDAPSURL, s.slapd.CAFile, s.slapd.ServiceDN, s.slapd.ServicePasswordFile, s.slapd.PeopleDN,
 		peer.SlapdDisabledFilter, clerkCourt, "cn=magistrats,"+groups, "cn=greffiers,"+groups,
 		labelDev, devHash,
 		rpAID, write("rp-a", rpASecret+"\n"), s.a.URL+"/callback", s.a.URL+"/logged-out",
-		apacheID, opts.apacheKind, write("rp-b", apacheSec+"\n"), s.b.RedirectURI, s.b.PostLogoutRedirectURI, s.b.BackchannelLogoutURI)
+		apacheID, opts.apacheKind, write("rp-b", apacheSec+"\n"), s.b.RedirectURI, s.b.PostLogoutRedirectURI, s.b.BackchannelLogoutURI,
+		s.upstreamClients(write), opts.brokerConfig)
+	if opts.upstreams {
+		yaml = strings.Replace(yaml, "\nclients:\n", "\n"+s.upstreamProviders(write)+"clients:\n", 1)
+	}
 	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
 		t.Fatalf("configuration: %v\n%s", err, yaml)
 	}
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	store, err := broker.OpenStore(context.Background(), cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var ups []broker.Upstream
 	for _, p := range cfg.Providers {
 		switch p.Type {
@@ -187,9 +220,30 @@ clients:
 				t.Fatalf("static provider: %v", err)
 			}
 			ups = append(ups, broker.Upstream{Config: p, Impl: impl})
+		case "saml":
+			var sc saml.Config
+			decode(t, p, &sc)
+			impl, err := saml.New(sc, saml.Options{Logger: logger.With("provider", p.ID), ReplayCache: store})
+			if err != nil {
+				t.Fatalf("saml provider: %v", err)
+			}
+			md, err := impl.Metadata()
+			if err != nil {
+				t.Fatalf("saml metadata: %v", err)
+			}
+			s.ssp.SetSPMetadata(t, md)
+			ups = append(ups, broker.Upstream{Config: p, Impl: impl})
+		case "oidc":
+			var sc oidc.Config
+			decode(t, p, &sc)
+			impl, err := oidc.New(sc, oidc.Options{Logger: logger.With("provider", p.ID), Now: s.cjNow})
+			if err != nil {
+				t.Fatalf("oidc provider: %v", err)
+			}
+			ups = append(ups, broker.Upstream{Config: p, Impl: impl})
 		}
 	}
-	b, err := broker.New(context.Background(), cfg, broker.Deps{Upstreams: ups, Logger: logger, Now: time.Now})
+	b, err := broker.New(context.Background(), cfg, broker.Deps{Upstreams: ups, Logger: logger, Now: time.Now, Store: store})
 	if err != nil {
 		t.Fatalf("broker: %v", err)
 	}
@@ -205,6 +259,85 @@ clients:
 	})
 	s.browser = peer.StartBrowser(t, peer.BrowserOptions{TrustCertificates: []*x509.Certificate{srv.Certificate()}})
 	return s
+}
+
+func (s *stack) cjNow() time.Time { return time.Now().Add(time.Duration(s.cjSkew.Load())) }
+
+// startUpstreams starts SimpleSAMLphp (with single logout) and the bailiffs'
+// oidc-provider, which knows the broker as its client: callback, post-logout
+// return and back-channel logout URI, and trusts the broker's TLS certificate.
+func (s *stack) startUpstreams(t *testing.T, dir string, brokerCert *x509.Certificate) {
+	t.Helper()
+	s.ssp = peer.StartSimpleSAMLphp(t, peer.SAMLIdPOptions{SLO: true})
+	ca := filepath.Join(dir, "broker-server.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: brokerCert.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.cj = peer.StartBailiffsIdP(t, peer.BailiffsIdPOptions{ExtraCAFile: ca, Clients: []peer.BailiffsClient{{
+		ClientID:               "justiceconnect",
+		ClientSecret:           random(),
+		RedirectURIs:           []string{s.issuer + "/login/callback/cj"},
+		PostLogoutRedirectURIs: []string{s.issuer + "/session/end/return"},
+		Metadata: map[string]any{"backchannel_logout_uri": s.issuer + "/login/backchannel/cj",
+			"backchannel_logout_session_required": true},
+	}}})
+}
+
+// upstreamProviders is the providers list entries of barreau and cj.
+func (s *stack) upstreamProviders(write func(name, content string) string) string {
+	md := filepath.Join(s.t.TempDir(), "idp-metadata.xml")
+	s.ssp.WriteMetadataFile(s.t, md)
+	return fmt.Sprintf(`  - id: barreau
+    type: saml
+    label: %q
+    settings:
+      entity_id: %q
+      acs_url: %q
+      slo_url: %q
+      idp_metadata_file: %q
+    mapping:
+      given_name: givenName
+      family_name: sn
+      email: mail
+      professional_id: numeroAvocat
+      profession: {value: avocat}
+      barreau: {attribute: barreau}
+  - id: cj
+    type: oidc
+    label: %q
+    settings:
+      issuer: %q
+      client_id: %q
+      client_secret_file: %q
+      scopes: [openid, profile, email, profession]
+      insecure_allow_http: true
+      timeout: 3s
+    mapping:
+      given_name: given_name
+      family_name: family_name
+      email: email
+      professional_id: professional_id
+      profession: {attribute: profession}
+      organization: {attribute: office}
+`, labelBarreau, samlEntityID, s.issuer+"/login/callback/barreau", s.issuer+"/session/end/return", md,
+		labelCJ, s.cj.Issuer, s.cj.Client().ClientID, write("cj-secret", s.cj.Client().ClientSecret+"\n"))
+}
+
+// upstreamClients is client C, a bailiffs' platform that may use the cj
+// provider only (its redirect URI is A's: C's logins are never completed).
+func (s *stack) upstreamClients(write func(name, content string) string) string {
+	if s.cj == nil {
+		return ""
+	}
+	return fmt.Sprintf(`  - client_id: %s
+    name: "Plateforme des commissaires de justice (C)"
+    kind: first_party
+    secret: {file: %q}
+    redirect_uris: [%q]
+    grant_types: [authorization_code]
+    scopes: [openid, profile, profession]
+    allowed_providers: [cj]
+`, cjOnlyID, write("rp-c", random()+"\n"), s.a.URL+"/callback")
 }
 
 func decode(t *testing.T, p config.ProviderConfig, into any) {
