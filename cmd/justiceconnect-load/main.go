@@ -89,6 +89,8 @@ type options struct {
 	jsonOut          bool
 	progress         bool
 	allowNonLocal    bool
+	rate             float64       // steps per second over all workers (0: as fast as they go)
+	sampleEvery      time.Duration // timeline interval (0: no timeline)
 
 	issuer   string
 	apps     []loadflow.Client // code flow clients, in order
@@ -104,6 +106,9 @@ var scenarios = []string{"wave", "sso", "cc", "exchange", "refresh", "introspect
 const defaultMix = "sso=40,cc=20,introspect=15,refresh=10,jwks=10,exchange=4,login=1"
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "fill" {
+		return runFill(ctx, args[1:], stdout, stderr)
+	}
 	o, code := parseFlags(args, stdin, stderr)
 	if code >= 0 {
 		return code
@@ -155,6 +160,8 @@ func parseFlags(args []string, stdin io.Reader, stderr io.Writer) (*options, int
 	fs.IntVar(&o.pid, "pid", 0, "the broker's process ID: peak RSS and CPU from /proc/PID/status and /proc/PID/stat")
 	fs.StringVar(&o.metricsURL, "metrics-url", "", "the broker's admin /metrics URL: peak RSS and CPU from process_resident_memory_bytes and process_cpu_seconds_total")
 	fs.StringVar(&o.storeFile, "store-file", "", "the SQLite store file: its size (with -wal) before and after")
+	fs.Float64Var(&o.rate, "rate", 0, "pace the workers to this many operations per second in all (a wave step is a login and its SSO flows; 0: as fast as they go), e.g. 70 % of a capacity measured before")
+	fs.DurationVar(&o.sampleEvery, "sample-every", 0, "a timeline sample every interval: throughput, p50/p99/max and the broker's RSS and CPU (e.g. 1m for a soak, 1s to see pauses); the JSON reports the RSS slope in MB/hour")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON on stdout (the table goes to stderr)")
 	fs.BoolVar(&o.progress, "progress", true, "a progress line on stderr every second")
 	fs.BoolVar(&o.allowNonLocal, "allow-non-loopback", false, "allow an issuer that is not on the loopback interface (do not load shared machines)")
@@ -184,8 +191,8 @@ func parseFlags(args []string, stdin io.Reader, stderr io.Writer) (*options, int
 	if !slices.Contains(scenarios, o.scenario) {
 		return fail("--scenario %q: want one of %s", o.scenario, strings.Join(scenarios, ", "))
 	}
-	if o.duration <= 0 || o.concurrency <= 0 || o.maxRequests < 0 || o.burst <= 0 || o.ssoPerLogin < 0 {
-		return fail("--duration, --concurrency and --burst must be positive, --max-requests and --sso-per-login not negative")
+	if o.duration <= 0 || o.concurrency <= 0 || o.maxRequests < 0 || o.burst <= 0 || o.ssoPerLogin < 0 || o.rate < 0 || o.sampleEvery < 0 {
+		return fail("--duration, --concurrency and --burst must be positive, --max-requests, --sso-per-login, --rate and --sample-every not negative")
 	}
 	var err error
 	if o.mix, err = parseMix(*mix); err != nil {

@@ -110,6 +110,13 @@ func (p *prober) cpuSeconds() float64 {
 	return p.cpu
 }
 
+// current returns the last sample's RSS (bytes) and CPU time (seconds).
+func (p *prober) current() (int64, float64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rss, p.cpu
+}
+
 func (p *prober) progress() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -23,6 +23,12 @@ type report struct {
 	Ops          []opReport       `json:"ops"`
 	Broker       *brokerReport    `json:"broker,omitempty"`
 	Store        *storeReport     `json:"store,omitempty"`
+	TargetRate   float64          `json:"target_rate,omitempty"`
+	// Samples is the timeline (--sample-every); RSSSlopeMBPerHour is the
+	// least-squares slope of its RSS, the soak's growth figure.
+	SampleEveryS      float64  `json:"sample_every_s,omitempty"`
+	Samples           []sample `json:"samples,omitempty"`
+	RSSSlopeMBPerHour float64  `json:"rss_slope_mb_per_hour,omitempty"`
 }
 
 // opReport is one operation kind. Setup (the logins that give workers their
@@ -106,6 +112,18 @@ func (r *report) table(w io.Writer) {
 		fmt.Fprintf(w, ", CPU %.1f s = %.2f cores on average, %.2f at peak\n", b.CPUSeconds, b.AvgCPUCores, b.PeakCPUCores)
 		if b.SampleFailures > 0 {
 			fmt.Fprintf(w, "  %d samples failed, last: %s\n", b.SampleFailures, b.LastError)
+		}
+	}
+	if len(r.Samples) > 0 {
+		fmt.Fprintf(w, "\ntimeline (every %gs):\n", r.SampleEveryS)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "t s\tok\terrors\tper s\tp50 ms\tp99 ms\tmax ms\tRSS MB\tCPU cores\t")
+		for _, s := range r.Samples {
+			fmt.Fprintf(tw, "%.0f\t%d\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%.1f\t%.2f\t\n", s.TS, s.OK, s.Errors, s.PerS, s.P50Ms, s.P99Ms, s.MaxMs, float64(s.RSSBytes)/(1<<20), s.CPUCores)
+		}
+		tw.Flush()
+		if r.Broker != nil {
+			fmt.Fprintf(w, "RSS slope: %+.2f MB/hour (least squares over %d samples)\n", r.RSSSlopeMBPerHour, len(r.Samples))
 		}
 	}
 	if s := r.Store; s != nil {

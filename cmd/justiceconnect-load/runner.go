@@ -41,6 +41,47 @@ func (b *budget) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func (b *budget) spent() bool { return b.max > 0 && b.n.Load() >= b.max }
 
+// pacer spaces the workers' steps to a target rate (--rate): each step gets the
+// next free slot, never earlier than now, so a late broker is not sent a burst to
+// catch up (the workers' number still bounds the requests in flight).
+type pacer struct {
+	mu       sync.Mutex
+	next     time.Time
+	interval time.Duration
+}
+
+func newPacer(rate float64) *pacer {
+	if rate <= 0 {
+		return nil
+	}
+	return &pacer{interval: time.Duration(float64(time.Second) / rate)}
+}
+
+// wait blocks until the caller's slot, or until ctx ends (false).
+func (p *pacer) wait(ctx context.Context) bool {
+	if p == nil {
+		return true
+	}
+	p.mu.Lock()
+	now := time.Now()
+	slot := p.next
+	if slot.Before(now) {
+		slot = now
+	}
+	p.next = slot.Add(p.interval)
+	p.mu.Unlock()
+	if d := slot.Sub(now); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+	return true
+}
+
 // opStats is what one operation kind did.
 type opStats struct {
 	ok, failed int64
@@ -55,6 +96,18 @@ type stats struct {
 	ops    map[string]*opStats
 	ok     atomic.Int64
 	failed atomic.Int64
+	// interval holds the latencies of every operation (setup aside) since the
+	// last timeline sample (--sample-every).
+	interval loadflow.Histogram
+}
+
+// takeInterval returns the latencies since the last call and starts anew.
+func (s *stats) takeInterval() loadflow.Histogram {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.interval
+	s.interval = loadflow.Histogram{}
+	return h
 }
 
 func (s *stats) record(op string, d time.Duration, err error) {
@@ -70,6 +123,7 @@ func (s *stats) record(op string, d time.Duration, err error) {
 		st.hist.Record(d)
 		if op != "setup" {
 			s.ok.Add(1)
+			s.interval.Record(d)
 		}
 		return
 	}
@@ -400,11 +454,17 @@ func execute(ctx context.Context, o *options, stderr io.Writer) (*report, error)
 	}
 	start := time.Now()
 	deadline := start.Add(o.duration)
+	pace := newPacer(o.rate)
+	runCtx, cancelRun := context.WithDeadline(ctx, deadline)
+	defer cancelRun()
 	var stop atomic.Bool
 	done := make(chan struct{})
 	for _, w := range workers {
 		wg.Go(func() {
 			for !stop.Load() && time.Now().Before(deadline) && ctx.Err() == nil && !bud.spent() {
+				if !pace.wait(runCtx) {
+					return
+				}
 				if err := w.step(); errors.Is(err, errStop) {
 					return
 				}
@@ -414,6 +474,8 @@ func execute(ctx context.Context, o *options, stderr io.Writer) (*report, error)
 	go func() { wg.Wait(); close(done) }()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	tl := newTimeline(o.sampleEvery, start, st, probe)
+	defer tl.stop()
 	var lastOK int64
 	lastT := start
 loop:
@@ -423,6 +485,8 @@ loop:
 			break loop
 		case <-ctx.Done():
 			stop.Store(true)
+		case now := <-tl.c:
+			tl.sample(now)
 		case now := <-tick.C:
 			if !o.progress {
 				continue
@@ -439,7 +503,13 @@ loop:
 	}
 	elapsed := time.Since(start)
 	rep := &report{Scenario: o.scenario, Issuer: o.issuer, Concurrency: o.concurrency, DurationS: elapsed.Seconds(),
-		Requests: bud.n.Load() - reqBefore, Budget: o.maxRequests, ErrorsByKind: map[string]int64{}}
+		Requests: bud.n.Load() - reqBefore, Budget: o.maxRequests, ErrorsByKind: map[string]int64{}, TargetRate: o.rate}
+	if o.sampleEvery > 0 {
+		tl.sample(time.Now()) // the last, partial interval (its interval_s says how long)
+		rep.SampleEveryS = o.sampleEvery.Seconds()
+		rep.Samples = tl.samples
+		rep.RSSSlopeMBPerHour = rssSlope(tl.samples)
+	}
 	rep.RequestsPerS = float64(rep.Requests) / elapsed.Seconds()
 	names := make([]string, 0, len(st.ops))
 	for name := range st.ops {

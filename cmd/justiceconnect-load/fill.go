@@ -1,0 +1,321 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/justiceconnect/justiceconnect/broker/session"
+	"github.com/justiceconnect/justiceconnect/broker/storage"
+	"github.com/justiceconnect/justiceconnect/broker/storage/postgres"
+	"github.com/justiceconnect/justiceconnect/broker/storage/sqlite"
+)
+
+// fillReport is what `justiceconnect-load fill` prints as JSON.
+type fillReport struct {
+	Store         string           `json:"store"`
+	Rows          int64            `json:"rows"`
+	ExpiredRows   int64            `json:"expired_rows"`
+	ByKind        map[string]int64 `json:"by_kind"`
+	Seconds       float64          `json:"seconds"`
+	RowsPerS      float64          `json:"rows_per_s"`
+	StoreBytes    int64            `json:"store_bytes,omitempty"`
+	Deleted       int64            `json:"deleted,omitempty"`
+	DeleteSeconds float64          `json:"delete_seconds,omitempty"`
+	DeletedPerS   float64          `json:"deleted_per_s,omitempty"`
+}
+
+// appsPerLogin is how many applications each login reaches (SSO): one login
+// leaves its SSO session, then for each application the redeemed code (kept a day
+// for replay detection), the access token and the refresh token.
+const appsPerLogin = 3
+
+// runFill fills a store with realistic rows through the store's own API, in big
+// transactions: SSO sessions, codes, access and refresh tokens as logins at three
+// applications leave them, a fraction of them expired (over the past week).
+// It is the set-up of the stored-data measurement (docs/PERFORMANCE.md); the
+// broker must not run on the store meanwhile (one SQLite writer), and the store
+// must already hold the clients the rows refer to (start the broker on it once).
+func runFill(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("justiceconnect-load fill", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	sqlitePath := fs.String("sqlite", "", "the SQLite store file")
+	dsnFile := fs.String("postgres-dsn-file", "", "a file holding the PostgreSQL DSN")
+	rows := fs.Int64("rows", 1_000_000, "rows to add (SSO sessions, codes, access and refresh tokens; 10 per login at three clients)")
+	expired := fs.Float64("expired", 0.5, "fraction of the logins whose rows have all expired")
+	batch := fs.Int("batch", 20_000, "rows per transaction")
+	var clients listFlag
+	fs.Var(&clients, "client", "a client ID the rows belong to (repeatable; default: the store's first three clients); each login reaches every one")
+	deleteExpired := fs.Bool("delete-expired", false, "then run the broker's cleanup (DeleteExpired) once and time it")
+	seed := fs.Uint64("seed", 1, "random seed (tokens are random but reproducible)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: justiceconnect-load fill (--sqlite FILE | --postgres-dsn-file FILE) [--rows 1000000] [--expired 0.5] [--delete-expired]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if (*sqlitePath == "") == (*dsnFile == "") || *rows < 0 || *expired < 0 || *expired > 1 || *batch <= 0 || fs.NArg() > 0 {
+		fs.Usage()
+		return exitUsage
+	}
+	rep, err := fill(ctx, *sqlitePath, *dsnFile, *rows, *expired, *batch, clients, *deleteExpired, *seed, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "justiceconnect-load fill: %v\n", err)
+		return exitSetup
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(rep)
+	return exitOK
+}
+
+func fill(ctx context.Context, sqlitePath, dsnFile string, rows int64, expiredFrac float64, batch int, clientIDs []string, deleteExpired bool, seed uint64, stderr io.Writer) (*fillReport, error) {
+	now := time.Now()
+	opts := storage.Options{NewSession: session.NewFosite, Now: time.Now, Logger: slog.New(slog.DiscardHandler)}
+	var st storage.Store
+	var tx interface {
+		BeginTX(context.Context) (context.Context, error)
+		Commit(context.Context) error
+		Rollback(context.Context) error
+	}
+	rep := &fillReport{ByKind: map[string]int64{}}
+	if sqlitePath != "" {
+		s, err := sqlite.Open(ctx, sqlitePath, opts)
+		if err != nil {
+			return nil, err
+		}
+		st, tx, rep.Store = s, s, "sqlite "+sqlitePath
+	} else {
+		raw, err := os.ReadFile(dsnFile)
+		if err != nil {
+			return nil, err
+		}
+		s, err := postgres.Open(ctx, strings.TrimSpace(string(raw)), opts)
+		if err != nil {
+			return nil, err
+		}
+		st, tx, rep.Store = s, s, "postgres"
+	}
+	defer st.Close()
+
+	var clients []*storage.Client
+	for _, id := range clientIDs {
+		c, err := st.GetClient(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("client %s: %w", id, err)
+		}
+		clients = append(clients, c.(*storage.Client))
+	}
+	if len(clients) == 0 {
+		all, err := st.ListClients(ctx)
+		if err != nil {
+			return nil, err
+		}
+		clients = all[:min(appsPerLogin, len(all))]
+	}
+	if len(clients) == 0 {
+		return nil, errors.New("no client in the store: start the broker on it once, or give --client")
+	}
+
+	g := &generator{rng: rand.New(rand.NewChaCha8(seedBytes(seed))), now: now, clients: clients}
+	start := time.Now()
+	logins := rows / int64(1+3*len(clients))
+	var inTx int
+	txCtx, err := tx.BeginTX(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lastProgress := start
+	for i := range logins {
+		// Expired and live logins interleave evenly, as they would in a store
+		// that has run for a while.
+		isExpired := math.Floor(float64(i+1)*expiredFrac) > math.Floor(float64(i)*expiredFrac)
+		n, err := g.login(txCtx, st, isExpired, rep)
+		if err != nil {
+			_ = tx.Rollback(txCtx)
+			return nil, fmt.Errorf("after %d rows: %w", rep.Rows, err)
+		}
+		inTx += n
+		if inTx >= batch || i == logins-1 {
+			if err := tx.Commit(txCtx); err != nil {
+				return nil, fmt.Errorf("commit after %d rows: %w", rep.Rows, err)
+			}
+			inTx = 0
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if i < logins-1 {
+				if txCtx, err = tx.BeginTX(ctx); err != nil {
+					return nil, err
+				}
+			}
+			if time.Since(lastProgress) >= 5*time.Second {
+				lastProgress = time.Now()
+				fmt.Fprintf(stderr, "[%5.0fs] %d rows (%.0f/s)\n", time.Since(start).Seconds(), rep.Rows, float64(rep.Rows)/time.Since(start).Seconds())
+			}
+		}
+	}
+	if logins == 0 {
+		_ = tx.Rollback(txCtx)
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	if rep.Seconds > 0 {
+		rep.RowsPerS = float64(rep.Rows) / rep.Seconds
+	}
+	if sqlitePath != "" {
+		rep.StoreBytes = storeSize(sqlitePath)
+	}
+	if deleteExpired {
+		t := time.Now()
+		n, err := st.DeleteExpired(ctx, time.Now())
+		if err != nil {
+			return nil, fmt.Errorf("delete expired: %w", err)
+		}
+		rep.Deleted, rep.DeleteSeconds = n, time.Since(t).Seconds()
+		if rep.DeleteSeconds > 0 {
+			rep.DeletedPerS = float64(n) / rep.DeleteSeconds
+		}
+	}
+	return rep, nil
+}
+
+func seedBytes(seed uint64) [32]byte {
+	var b [32]byte
+	binary.LittleEndian.PutUint64(b[:], seed)
+	return b
+}
+
+// generator makes rows that look like the broker's: random 256-bit token
+// signatures, sessions with the claims of an agent, forms as fosite keeps them.
+type generator struct {
+	rng     *rand.Rand
+	now     time.Time
+	clients []*storage.Client
+	n       int
+}
+
+func (g *generator) token() string {
+	var b [32]byte
+	for i := 0; i < 32; i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], g.rng.Uint64())
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+var (
+	professions = []string{"magistrat", "greffier", "avocat", "commissaire_de_justice", "agent"}
+	courts      = []string{"TJ75101", "TJ69123", "CA75056", "TJ13055", "TJ33063", "CA69123"}
+)
+
+// login adds the rows of one login and returns how many. An expired login's
+// session, tokens and codes ended at a time in the past week (codes more than a
+// day ago, past their replay retention); a live one is a few hours old, with
+// its codes redeemed and within retention.
+func (g *generator) login(ctx context.Context, st storage.Store, expired bool, rep *fillReport) (int, error) {
+	g.n++
+	age := time.Duration(g.rng.Int64N(int64(8 * time.Hour)))
+	if expired {
+		age = 26*time.Hour + time.Duration(g.rng.Int64N(int64(6*24*time.Hour)))
+	}
+	authTime := g.now.Add(-age).Truncate(time.Second)
+	sid := g.token()[:32]
+	public := g.token()[:43]
+	user := fmt.Sprintf("agent%07d", g.n)
+	profession := professions[g.rng.IntN(len(professions))]
+	court := courts[g.rng.IntN(len(courts))]
+	identity, _ := json.Marshal(map[string]any{
+		"provider": "agents", "subject": "uid=" + user + ",ou=people,dc=justice,dc=gouv,dc=fr",
+		"attributes": map[string][]string{"givenName": {"Camille"}, "sn": {"Martin"}, "employeeType": {"MAG"}, "court": {court}, "mail": {user + "@justice.gouv.fr"}},
+		"claims":     map[string]any{"given_name": "Camille", "family_name": "Martin", "profession": profession, "courts": []string{court}},
+		"authn":      map[string]any{"time": authTime, "amr": []string{"pwd"}},
+	})
+	sso := &storage.SSOSession{ID: sid, Subject: public, Provider: "agents", ACR: "eidas1", AMR: []string{"pwd"},
+		AuthTime: authTime, CreatedAt: authTime, LastSeenAt: authTime.Add(time.Minute),
+		IdleExpiresAt: authTime.Add(8 * time.Hour), AbsoluteExpiresAt: authTime.Add(12 * time.Hour), Identity: identity}
+	if expired {
+		sso.IdleExpiresAt = authTime.Add(time.Hour)
+	} else {
+		sso.IdleExpiresAt = g.now.Add(8 * time.Hour)
+		sso.AbsoluteExpiresAt = g.now.Add(12 * time.Hour)
+	}
+	for _, c := range g.clients {
+		sso.Clients = append(sso.Clients, c.ID)
+	}
+	if err := st.CreateSSOSession(ctx, sso); err != nil {
+		return 0, err
+	}
+	n := 1
+	rep.ByKind["sso_session"]++
+	for i, c := range g.clients {
+		issued := authTime.Add(time.Duration(i+1) * time.Minute)
+		s := session.New()
+		s.Subject, s.PublicSubject, s.Username, s.SID, s.Provider = g.token()[:43], public, user, sid, "agents"
+		s.UpstreamSubject = "uid=" + user + ",ou=people,dc=justice,dc=gouv,dc=fr"
+		s.IDClaims = &jwt.IDTokenClaims{Subject: s.Subject, Issuer: "https://justiceconnect.justice.gouv.fr", Audience: []string{c.ID},
+			AuthTime: authTime, RequestedAt: issued, Nonce: g.token()[:22], AuthenticationContextClassReference: "eidas1",
+			AuthenticationMethodsReferences: []string{"pwd"}, Extra: map[string]any{"sid": sid}}
+		s.Headers = &jwt.Headers{Extra: map[string]any{"kid": "k-" + sid[:8]}}
+		s.Claims = map[string]any{"given_name": "Camille", "family_name": "Martin", "profession": profession, "courts": []string{court}}
+		exp := issued
+		if !expired {
+			exp = g.now // live tokens are valid from now on
+		}
+		s.SetExpiresAt(fosite.AuthorizeCode, issued.Add(time.Minute))
+		s.SetExpiresAt(fosite.AccessToken, exp.Add(15*time.Minute))
+		s.SetExpiresAt(fosite.RefreshToken, exp.Add(12*time.Hour))
+		redirect := "http://127.0.0.1/callback"
+		if len(c.RedirectURIs) > 0 {
+			redirect = c.RedirectURIs[0]
+		}
+		req := &fosite.Request{
+			ID: g.token()[:32], RequestedAt: issued, Client: c,
+			RequestedScope: fosite.Arguments{"openid", "profile", "offline_access"}, GrantedScope: fosite.Arguments{"openid", "profile", "offline_access"},
+			RequestedAudience: fosite.Arguments{}, GrantedAudience: fosite.Arguments{},
+			Form: url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {redirect}, "scope": {"openid profile offline_access"},
+				"state": {g.token()[:22]}, "nonce": {s.IDClaims.Nonce}, "code_challenge": {g.token()[:43]}, "code_challenge_method": {"S256"}},
+			Session: s,
+		}
+		code := g.token()
+		if err := st.CreateAuthorizeCodeSession(ctx, code, req); err != nil {
+			return n, err
+		}
+		if err := st.InvalidateAuthorizeCodeSession(ctx, code); err != nil {
+			return n, err
+		}
+		at := g.token()
+		if err := st.CreateAccessTokenSession(ctx, at, req); err != nil {
+			return n, err
+		}
+		if err := st.CreateRefreshTokenSession(ctx, g.token(), at, req); err != nil {
+			return n, err
+		}
+		n += 3
+		rep.ByKind["code"]++
+		rep.ByKind["access_token"]++
+		rep.ByKind["refresh_token"]++
+	}
+	rep.Rows += int64(n)
+	if expired {
+		rep.ExpiredRows += int64(n)
+	}
+	return n, nil
+}

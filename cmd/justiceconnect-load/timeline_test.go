@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/justiceconnect/justiceconnect/broker/storage"
+	"github.com/justiceconnect/justiceconnect/broker/storage/sqlite"
+)
+
+func TestRSSSlope(t *testing.T) {
+	mb := int64(1 << 20)
+	for _, tc := range []struct {
+		name    string
+		samples []sample
+		want    float64
+	}{
+		{"flat", []sample{{TS: 60, RSSBytes: 50 * mb}, {TS: 120, RSSBytes: 50 * mb}, {TS: 180, RSSBytes: 50 * mb}}, 0},
+		// 1 MB a minute is 60 MB an hour, whatever the noise around the line.
+		{"growing", []sample{{TS: 60, RSSBytes: 51 * mb}, {TS: 120, RSSBytes: 51 * mb}, {TS: 180, RSSBytes: 53 * mb}, {TS: 240, RSSBytes: 53 * mb}}, 48},
+		{"one sample", []sample{{TS: 60, RSSBytes: 50 * mb}}, 0},
+		{"no RSS", []sample{{TS: 60}, {TS: 120}}, 0},
+	} {
+		if got := rssSlope(tc.samples); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("%s: slope %v MB/h, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestRateAndTimeline: --rate paces the workers (a fake broker could serve far
+// more) and --sample-every records a timeline with the RSS.
+func TestRateAndTimeline(t *testing.T) {
+	srv, _ := fakeBroker(t)
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"--issuer", srv.URL, "--scenario", "cc", "--cc-client", "svc:good", "--duration", "2s",
+		"--concurrency", "8", "--rate", "100", "--sample-every", "500ms", "--pid", itoa(os.Getpid()), "--progress=false", "--json"}, nil, &stdout, &stderr)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, stderr.String())
+	}
+	var rep report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("JSON: %v\n%s", err, stdout.String())
+	}
+	// 200 operations in 2 s at 100/s; generous bounds for a loaded machine (a
+	// slow machine only makes it fewer).
+	if rep.OK < 100 || rep.OK > 215 || rep.TargetRate != 100 {
+		t.Errorf("%d operations at --rate 100 for 2 s (target %v)", rep.OK, rep.TargetRate)
+	}
+	if len(rep.Samples) < 3 || len(rep.Samples) > 5 || rep.SampleEveryS != 0.5 {
+		t.Fatalf("%d samples every %v s: %+v", len(rep.Samples), rep.SampleEveryS, rep.Samples)
+	}
+	var ok uint64
+	for _, s := range rep.Samples {
+		ok += s.OK
+		if s.RSSBytes <= 0 || s.IntervalS <= 0 || (s.OK > 0 && s.P99Ms <= 0) {
+			t.Errorf("sample %+v", s)
+		}
+	}
+	if int64(ok) != rep.OK {
+		t.Errorf("the samples count %d operations, the report %d", ok, rep.OK)
+	}
+}
+
+// TestFill fills a SQLite store, then the broker's cleanup removes exactly the
+// expired logins' rows: the live logins' codes, expired but within their replay
+// retention, stay.
+func TestFill(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store.db")
+	s, err := sqlite.Open(context.Background(), path, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"app-1", "app-2", "app-3"} {
+		if err := s.CreateClient(context.Background(), &storage.Client{ID: id, Name: id, Kind: storage.ClientFirstParty,
+			RedirectURIs: []string{"http://127.0.0.1/cb"}, GrantTypes: []string{"authorization_code", "refresh_token"},
+			Scopes: []string{"openid", "profile", "offline_access"}, TokenEndpointAuthMethod: "client_secret_basic"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"fill", "--sqlite", path, "--rows", "2000", "--batch", "300", "--delete-expired"}, nil, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit %d\n%s", code, stderr.String())
+	}
+	var rep fillReport
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("JSON: %v\n%s", err, stdout.String())
+	}
+	if rep.Rows != 2000 || rep.ExpiredRows != 1000 || rep.ByKind["sso_session"] != 200 || rep.ByKind["access_token"] != 600 || rep.StoreBytes <= 0 {
+		t.Errorf("report %+v", rep)
+	}
+	if rep.Deleted != rep.ExpiredRows {
+		t.Errorf("cleanup deleted %d rows, want the %d expired ones", rep.Deleted, rep.ExpiredRows)
+	}
+	s, err = sqlite.Open(context.Background(), path, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n, err := s.DeleteExpired(context.Background(), time.Now()); err != nil || n != 0 {
+		t.Errorf("a second cleanup deleted %d rows (%v)", n, err)
+	}
+	if code := run(context.Background(), []string{"fill", "--rows", "10"}, nil, &stdout, &stderr); code != exitUsage {
+		t.Errorf("fill without a store: exit %d", code)
+	}
+}
