@@ -17,7 +17,7 @@ const (
 
 // CookieKeys returns the cookie key pairs every node shares, as the flat list
 // gorilla/securecookie's CodecsFromPairs (and sessions.NewCookieStore) expect: hash
-// key, block key, hash key, block key..., newest pair first. securecookie encodes with
+// key, block key, hash key, block key..., the encoding pair first. securecookie encodes with
 // the first pair and decodes with any, so after RotateCookieKeys the previous pair
 // still opens cookies until the session absolute timeout. The first call on an empty
 // store creates a pair. The returned slices are copies.
@@ -46,7 +46,7 @@ func (m *Manager) CookieKeys(ctx context.Context) ([][]byte, error) {
 
 // ensureCookieKey creates a cookie key pair unless the store has a current one. If
 // two nodes create one at the same moment both pairs stay valid: every node lists
-// both, and the newest encodes.
+// both, and the oldest current pair encodes (build's order).
 func (m *Manager) ensureCookieKey(ctx context.Context) error {
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()

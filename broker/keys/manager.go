@@ -63,7 +63,11 @@ type Manager struct {
 	snap       atomic.Pointer[snapshot]
 	seq        atomic.Uint64 // orders reloads so an older read never replaces a newer one
 	refreshing atomic.Bool   // one periodic refresh at a time; others use the old snapshot
-	lastMiss   atomic.Int64  // unix nanos of the last reload caused by an unknown kid
+
+	// missMu guards miss, the latest re-read caused by an unknown kid (see
+	// reloadForMiss). It is taken only on a miss, never on the hot path.
+	missMu sync.Mutex
+	miss   *missReload
 
 	// writeMu serialises this node's own writes (Ensure, Rotate, Prune, cookie key
 	// changes) so they do not race each other; lookups never take it. Races with
@@ -218,6 +222,7 @@ func (m *Manager) repair(ctx context.Context, ks []*storage.Key) (bool, error) {
 		}
 	}
 	for _, k := range creates {
+		stampCreated(k, m.opts.Now())
 		if err := m.store.CreateKey(ctx, k); err != nil {
 			return false, fmt.Errorf("create key: %w", err)
 		}
@@ -307,6 +312,7 @@ func (m *Manager) Rotate(ctx context.Context, alg string) error {
 		return fmt.Errorf("keys: rotate: update keys: %w", err)
 	}
 	for _, k := range creates {
+		stampCreated(k, m.opts.Now())
 		if err := m.store.CreateKey(ctx, k); err != nil {
 			return fmt.Errorf("keys: rotate %s: create next key: %w", k.Alg, err)
 		}
@@ -404,23 +410,91 @@ func (m *Manager) PublicKey(ctx context.Context, kid string) (crypto.PublicKey, 
 		return e.key, e.alg, nil
 	}
 	// Another node may have created the key since our last read (two nodes started
-	// together). Re-read, but at most once per missInterval so that forged tokens with
-	// random kids cannot turn every request into a store query.
-	now := m.opts.Now()
-	last := m.lastMiss.Load()
-	if now.UnixNano()-last >= int64(m.missInterval()) && m.lastMiss.CompareAndSwap(last, now.UnixNano()) {
-		if s, err = m.reload(ctx); err != nil {
-			return nil, "", err
-		}
-		if e, ok := s.pub[kid]; ok {
-			return e.key, e.alg, nil
-		}
+	// together, or a node signing with a key this one has not re-read yet): only a
+	// read of the store that starts after this request arrived can tell.
+	if s, err = m.reloadForMiss(ctx, time.Now()); err != nil {
+		return nil, "", err
+	}
+	if e, ok := s.pub[kid]; ok {
+		return e.key, e.alg, nil
 	}
 	return nil, "", fmt.Errorf("%w %q", ErrUnknownKey, kid)
 }
 
-func (m *Manager) missInterval() time.Duration {
-	return min(5*time.Second, m.opts.RefreshInterval)
+// missInterval is the least time between two re-reads caused by unknown kids, so
+// that forged tokens with random kids cannot turn every request into a store query.
+const missInterval = 500 * time.Millisecond
+
+// missReload is one re-read of the store caused by an unknown kid; the requests
+// that need it wait on done.
+type missReload struct {
+	started time.Time // wall clock, monotonic: only compared with other time.Now values
+	done    chan struct{}
+	snap    *snapshot
+	err     error
+}
+
+// reloadForMiss returns a snapshot read from the store by a read that started after
+// arrived. Concurrent misses share one read; a new read starts at most every
+// missInterval, and a miss that comes sooner waits for it (bounded by ctx) rather
+// than being refused: refusing would reject a token another node signed with a key
+// it created a moment ago (issue #7, cross-node token refusal).
+func (m *Manager) reloadForMiss(ctx context.Context, arrived time.Time) (*snapshot, error) {
+	for {
+		m.missMu.Lock()
+		r := m.miss
+		var wait time.Duration
+		switch {
+		case r != nil && !r.started.Before(arrived):
+			// A read that started after we arrived: its answer is ours.
+			m.missMu.Unlock()
+			select {
+			case <-r.done:
+				return r.snap, r.err
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		case r == nil || (r.finished() && time.Since(r.started) >= missInterval):
+			r = &missReload{started: time.Now(), done: make(chan struct{})}
+			m.miss = r
+			m.missMu.Unlock()
+			// The read is shared: it must not end with the request that started it.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			r.snap, r.err = m.reload(rctx)
+			cancel()
+			close(r.done)
+			return r.snap, r.err
+		case r.finished():
+			wait = missInterval - time.Since(r.started)
+		}
+		m.missMu.Unlock()
+		if wait <= 0 {
+			// A read in progress started before we arrived: wait for it, then read
+			// again if the interval allows.
+			select {
+			case <-r.done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (r *missReload) finished() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // JWKS returns the public keys to publish (RFC 7517 §5): next, current and retired
@@ -529,6 +603,18 @@ func (m *Manager) newSigKey(alg, state string, now time.Time) (*storage.Key, err
 		k.ActivatedAt = &now
 	}
 	return k, nil
+}
+
+// stampCreated dates a new key at the moment it is written rather than when its
+// generation started (an RSA key takes a while): when two nodes create keys at once,
+// the one written first is then the oldest, which is the one every node chooses
+// (classify), so the node that wrote first and already signs with it needs no
+// correction.
+func stampCreated(k *storage.Key, now time.Time) {
+	k.CreatedAt = now
+	if k.State == storage.KeyCurrent {
+		k.ActivatedAt = &now
+	}
 }
 
 // classify returns the current and next signing keys of alg, each sorted so that
@@ -693,10 +779,15 @@ func (m *Manager) build(ks []*storage.Key, seq uint64, prev *snapshot) (*snapsho
 		}
 	}
 
-	// Cookie keys: the chosen current first (newest), then the others, newest first.
+	// Cookie keys: the current ones first, oldest first, so that every node encodes
+	// with the same pair even when two nodes created one at once (the rule of
+	// classify); then the retired ones, newest first.
 	slices.SortFunc(cookies, func(a, b *storage.Key) int {
 		if c := stateRank(a.State) - stateRank(b.State); c != 0 {
 			return c
+		}
+		if a.State == storage.KeyCurrent {
+			return oldestFirst(a, b)
 		}
 		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
 			return c
