@@ -1,0 +1,147 @@
+#!/bin/sh
+# datasize.sh measures what a big store costs (issue #8): two demo brokers run side
+# by side on 127.0.0.1, one on an empty store and one on a store filled with
+# ROWS realistic rows (`justiceconnect-load fill`: SSO sessions, codes, access and
+# refresh tokens of logins at three applications), half of them expired.
+#
+#  1. cleanup: right after the filled broker starts, an SSO load runs on it for
+#     CLEAN_S seconds with a timeline every second; its first cleanup (one minute
+#     after start) deletes the expired half meanwhile. A cleanup that held the
+#     SQLite writer would show as one second's max and p99. The same run on the
+#     empty broker follows, as the baseline.
+#  2. rates: cc, sso, refresh and introspect, DURATION each, alternating the empty
+#     and the filled broker, ROUNDS rounds (order swapped every round, so a drift
+#     of the shared machine's load hits both alike). The ratio filled/empty of each
+#     is printed; the JSON reports stay in OUT.
+#
+#   testsuite/scripts/datasize.sh                 # from the module root
+#   ROWS=2000000 DURATION=10s ROUNDS=2 OUT=/tmp/ds testsuite/scripts/datasize.sh
+#
+# Loopback only; bounded: about 3 min of fill for 2M rows, then
+# 2*CLEAN_S + 8*ROUNDS*DURATION of load. Needs sqlite3 and jq.
+set -eu
+cd "$(dirname "$0")/../.."
+ROWS=${ROWS:-2000000}
+DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-2}
+CLEAN_S=${CLEAN_S:-100}
+CONC=${CONC:-32}
+PORT_E=${PORT_E:-18281}
+PORT_F=${PORT_F:-18282}
+OUT=${OUT:-$(mktemp -d /tmp/jc-datasize.XXXXXX)}
+mkdir -p "$OUT"
+echo "datasize: results in $OUT"
+
+go build -o "$OUT/justiceconnect" ./cmd/justiceconnect
+go build -o "$OUT/justiceconnect-load" ./cmd/justiceconnect-load
+JC=$OUT/justiceconnect
+LOAD=$OUT/justiceconnect-load
+
+PIDS=""
+cleanup() {
+	for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT INT TERM
+
+# start NAME PORT: runs the demo on $OUT/NAME and waits for its JSON line.
+start() {
+	"$JC" demo --addr "127.0.0.1:$2" --data "$OUT/$1" >"$OUT/$1.out" 2>>"$OUT/$1.err" &
+	echo $! >"$OUT/$1.pid"
+	PIDS="$PIDS $!"
+	i=0
+	until grep -q '^{"issuer"' "$OUT/$1.out" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -lt 300 ] || { echo "datasize: demo $1 did not start" >&2; cat "$OUT/$1.err" >&2; exit 1; }
+		sleep 0.2
+	done
+	grep '^{"issuer"' "$OUT/$1.out" | tail -1 >"$OUT/$1.json"
+}
+
+stop() {
+	kill "$(cat "$OUT/$1.pid")"
+	while kill -0 "$(cat "$OUT/$1.pid")" 2>/dev/null; do sleep 0.1; done
+}
+
+# prepare NAME PORT: creates the store with the demo and two more applications,
+# so that logins reach three clients.
+prepare() {
+	start "$1" "$2"
+	cat >"$OUT/$1-admin.yaml" <<EOF
+issuer: "http://127.0.0.1:$2"
+mode: development
+insecure_allow_http_issuer: true
+store: {driver: sqlite, sqlite_path: "$OUT/$1/justiceconnect.db"}
+keys: {kek: {file: "$OUT/$1/kek"}}
+EOF
+	for app in load-app-2 load-app-3; do
+		"$JC" clients add --config "$OUT/$1-admin.yaml" --json --id $app --name "Load $app" --kind first_party \
+			--redirect-uri http://127.0.0.1/callback >/dev/null
+	done
+	stop "$1"
+}
+
+prepare empty "$PORT_E"
+prepare filled "$PORT_F"
+echo "datasize: filling $ROWS rows (half expired)"
+"$LOAD" fill --sqlite "$OUT/filled/justiceconnect.db" --rows "$ROWS" --expired 0.5 >"$OUT/fill.json"
+cat "$OUT/fill.json"
+
+count() {
+	sqlite3 "$OUT/$1/justiceconnect.db" "SELECT (SELECT count(*) FROM oauth_access_tokens) + (SELECT count(*) FROM oauth_refresh_tokens) + (SELECT count(*) FROM oauth_codes) + (SELECT count(*) FROM sso_sessions)"
+}
+
+# run NAME SCENARIO TAG [ARGS...]: one load run against broker NAME.
+run() {
+	name=$1 sc=$2 tag=$3
+	shift 3
+	echo "$(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg) $name $sc $tag" | tee -a "$OUT/loadavg.log"
+	"$LOAD" --demo-json "$OUT/$name.json" --scenario "$sc" --concurrency "$CONC" --pid "$(cat "$OUT/$name.pid")" \
+		--store-file "$OUT/$name/justiceconnect.db" --progress=false --json "$@" >"$OUT/$tag.json" 2>"$OUT/$tag.err" || {
+		echo "datasize: $tag failed (exit $?)" >&2
+		tail -20 "$OUT/$tag.err" >&2
+	}
+}
+
+start empty "$PORT_E"
+start filled "$PORT_F"
+echo "datasize: rows in the filled store at start: $(count filled)"
+# The row count every 2 s shows when the cleanup ran and how long it took.
+(
+	t0=$(date +%s)
+	while :; do
+		echo "$(($(date +%s) - t0)) $(count filled)"
+		sleep 2
+	done
+) >"$OUT/filled-rows.log" 2>/dev/null &
+PIDS="$PIDS $!"
+COUNTER=$!
+run filled sso cleanup-filled --duration "${CLEAN_S}s" --sample-every 1s
+kill $COUNTER
+echo "datasize: rows after the first cleanup: $(count filled)"
+run empty sso cleanup-empty --duration "${CLEAN_S}s" --sample-every 1s
+
+for sc in cc sso refresh introspect; do
+	r=1
+	while [ $r -le "$ROUNDS" ]; do
+		if [ $((r % 2)) -eq 1 ]; then order="empty filled"; else order="filled empty"; fi
+		for name in $order; do
+			run "$name" "$sc" "$sc-$name-$r" --duration "$DURATION"
+		done
+		r=$((r + 1))
+	done
+done
+
+echo
+echo "datasize: $ROWS rows filled; ratios filled/empty (ops/s summed over $ROUNDS rounds), p99 in ms"
+printf '%-11s %10s %10s %7s %9s %9s\n' scenario empty/s filled/s ratio p99-empty p99-filled
+for sc in cc sso refresh introspect; do
+	e=$(jq -s "map(.ops[] | select(.op == \"$sc\") | .per_s) | add / length" "$OUT"/$sc-empty-*.json)
+	f=$(jq -s "map(.ops[] | select(.op == \"$sc\") | .per_s) | add / length" "$OUT"/$sc-filled-*.json)
+	pe=$(jq -s "map(.ops[] | select(.op == \"$sc\") | .p99_ms) | max" "$OUT"/$sc-empty-*.json)
+	pf=$(jq -s "map(.ops[] | select(.op == \"$sc\") | .p99_ms) | max" "$OUT"/$sc-filled-*.json)
+	printf '%-11s %10.1f %10.1f %7.3f %9.1f %9.1f\n' "$sc" "$e" "$f" "$(echo "$f $e" | awk '{print $1/$2}')" "$pe" "$pf"
+done
+for name in filled empty; do
+	jq -r "\"cleanup run on $name: \" + (.ops[] | select(.op == \"sso\") | \"\(.per_s | floor) sso/s, p99 \(.p99_ms) ms, max \(.max_ms) ms\") + \"; worst second: p99 \" + ([.samples[].p99_ms] | max | tostring) + \" ms, max \" + ([.samples[].max_ms] | max | tostring) + \" ms\"" "$OUT/cleanup-$name.json"
+done
+echo "filled store rows over time (s rows): $(tr '\n' ' ' <"$OUT/filled-rows.log" | cut -c1-400)"
