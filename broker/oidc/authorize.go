@@ -337,7 +337,12 @@ func (s *Server) newSession(client *storage.Client, granted []string, a *flow.Au
 // and otherwise shows a page: never redirect to an unverified URI (RFC 6749 §4.1.2.1,
 // SECURITY.md A4, A22).
 func (s *Server) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+	err = unavailable(err)
 	rfc := fosite.ErrorToRFC6749Error(err)
+	if storeDown(err) && (ar == nil || !ar.IsRedirectURIValid()) {
+		s.errorPage(w, r, http.StatusServiceUnavailable, "error.unavailable", err)
+		return
+	}
 	if ar == nil || !ar.IsRedirectURIValid() || rfc.ErrorField == fosite.ErrUnsupportedResponseMode.ErrorField {
 		key := "error.bad_request"
 		if ar == nil || !ar.IsRedirectURIValid() {
@@ -381,6 +386,7 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, k
 func ShowError(pages *web.Pages, logger interface {
 	Warn(msg string, args ...any)
 }, w http.ResponseWriter, r *http.Request, status int, key string, cause error) {
+	status, key = unavailablePage(status, key, cause)
 	id := CorrelationID(r)
 	logger.Warn("page error", "correlation_id", id, "status", status, "key", key, "path", r.URL.Path, "err", cause)
 	lang := pages.Lang(r, r.URL.Query().Get("ui_locales"))

@@ -238,7 +238,10 @@ func (a *accessTokenStrategy) GenerateAccessToken(ctx context.Context, req fosit
 func (a *accessTokenStrategy) ValidateAccessToken(ctx context.Context, _ fosite.Requester, token string) error {
 	m, err := a.signer.verify(ctx, token)
 	if err != nil {
-		return fosite.ErrTokenSignatureMismatch.WithWrap(err)
+		if storeDown(err) {
+			return err // the key could not be read: not the token's fault
+		}
+		return fosite.ErrTokenSignatureMismatch.WithWrap(err).WithDebug(err.Error())
 	}
 	exp, ok := m["exp"].(float64)
 	if !ok || !time.Unix(int64(exp), 0).After(a.signer.now()) {

@@ -95,6 +95,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) tokenError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	if err = unavailable(err); storeDown(err) {
+		w.Header().Set("Retry-After", retryAfter)
+	}
 	rfc := fosite.ErrorToRFC6749Error(err)
 	clientID := ""
 	if ar != nil && ar.GetClient() != nil {
@@ -113,6 +116,13 @@ func (s *Server) tokenError(w http.ResponseWriter, r *http.Request, ar fosite.Ac
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	ir, err := s.provider.NewIntrospectionRequest(ctx, r, session.New())
+	if storeDown(err) {
+		// fosite would answer active:false (RFC 7662 §2.2), telling the resource
+		// server a valid token is dead; it must retry instead.
+		w.Header().Set("Retry-After", retryAfter)
+		s.provider.WriteAccessError(ctx, w, nil, unavailable(err))
+		return
+	}
 	if err != nil {
 		s.provider.WriteIntrospectionError(ctx, w, err)
 		return

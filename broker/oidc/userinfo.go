@@ -24,7 +24,16 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, ar, err := s.provider.IntrospectToken(ctx, token, fosite.AccessToken, session.New())
+	if storeDown(err) {
+		// Not the token's fault (RFC 6750 §3.1 has no code for this): the
+		// application must retry, not send the person to log in again.
+		s.logger().Warn("oidc: userinfo: store unavailable", "err", fosite.ErrorToRFC6749Error(err).DebugField)
+		w.Header().Set("Retry-After", retryAfter)
+		s.provider.WriteAccessError(ctx, w, nil, unavailable(err))
+		return
+	}
 	if err != nil {
+		s.logger().Info("oidc: userinfo: token refused", "error", fosite.ErrorToRFC6749Error(err).ErrorField, "debug", fosite.ErrorToRFC6749Error(err).DebugField)
 		bearerError(w, s.cfg.Issuer, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.")
 		return
 	}
