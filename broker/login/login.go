@@ -123,9 +123,7 @@ func (h *Handler) MaxACR(_ context.Context, c *storage.Client) claims.ACR {
 	return best
 }
 
-func allowed(c *storage.Client, p *Provider) bool {
-	return len(c.AllowedProviders) == 0 || slices.Contains(c.AllowedProviders, p.ID)
-}
+func allowed(c *storage.Client, p *Provider) bool { return c.AllowsProvider(p.ID) }
 
 // eligible lists the providers this flow may use: allowed to the client, able to
 // reach the requested acr, and answering their health check.

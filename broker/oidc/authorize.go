@@ -156,7 +156,9 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusServiceUnavailable, "error.unavailable", err)
 		return
 	}
-	if sso != nil && req.satisfiedBy(sso, now) {
+	// A session opened at a provider this client may not use does not answer for
+	// it: the person logs in again at one it allows (allowed_providers).
+	if sso != nil && req.satisfiedBy(sso, now) && client.AllowsProvider(sso.Provider) {
 		a, err := session.Auth(sso)
 		if err != nil {
 			s.errorPage(w, r, http.StatusInternalServerError, "error.generic", err)

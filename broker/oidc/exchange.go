@@ -121,7 +121,7 @@ func (f foreignTokens) upstream(ctx context.Context, client *storage.Client, tok
 // admits applies the client's population and provider policy to a person who did
 // not come through /authorize, where those are checked otherwise.
 func admits(client *storage.Client, a *flow.Auth) error {
-	if len(client.AllowedProviders) > 0 && !slices.Contains(client.AllowedProviders, a.Provider) {
+	if !client.AllowsProvider(a.Provider) {
 		return fmt.Errorf("oidc: token exchange: provider %q is not allowed to this client", a.Provider)
 	}
 	if len(client.AllowedProfessions) > 0 {

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"slices"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v3" // fosite v0.49.0's client interfaces use v3 types
@@ -138,3 +139,9 @@ func (c *Client) GetEffectiveLifespan(gt fosite.GrantType, tt fosite.TokenType, 
 
 // IsPartner reports whether the client is a third party (consent, pairwise sub).
 func (c *Client) IsPartner() bool { return c.Kind != ClientFirstParty }
+
+// AllowsProvider reports whether this client's users may come through the
+// provider with that ID (AllowedProviders; empty allows all).
+func (c *Client) AllowsProvider(id string) bool {
+	return len(c.AllowedProviders) == 0 || slices.Contains(c.AllowedProviders, id)
+}

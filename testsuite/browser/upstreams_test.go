@@ -343,9 +343,7 @@ func TestRestrictedClientRefusesOtherProvidersSession(t *testing.T) {
 	})
 	if strings.HasPrefix(p.loc, s.a.URL+"/callback") {
 		if u, _ := url.Parse(p.loc); u != nil && u.Query().Get("code") != "" {
-			// Reported to the broker's owners (broker/oidc/authorize.go:
-			// requirements.satisfiedBy ignores client.AllowedProviders).
-			t.Skipf("KNOWN BROKER BUG: C (allowed_providers [cj]) received a code from a session opened at barreau: %s", p.loc)
+			t.Fatalf("C (allowed_providers [cj]) received a code from a session opened at barreau: %s", p.loc)
 		}
 		t.Fatalf("C's request ended at its callback without a login at cj: %s", p.loc)
 	}
