@@ -90,6 +90,8 @@ type options struct {
 	progress         bool
 	allowNonLocal    bool
 	rate             float64       // steps per second over all workers (0: as fast as they go)
+	nodes            []string      // host:port of the broker nodes to dial in turn (empty: the issuer's host)
+	caFile           string        // PEM certificates to trust besides the system's
 	sampleEvery      time.Duration // timeline interval (0: no timeline)
 
 	issuer   string
@@ -165,8 +167,10 @@ func parseFlags(args []string, stdin io.Reader, stderr io.Writer) (*options, int
 	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON on stdout (the table goes to stderr)")
 	fs.BoolVar(&o.progress, "progress", true, "a progress line on stderr every second")
 	fs.BoolVar(&o.allowNonLocal, "allow-non-loopback", false, "allow an issuer that is not on the loopback interface (do not load shared machines)")
-	var apps, users listFlag
+	var apps, users, nodes listFlag
 	var ccClient, exchClient string
+	fs.Var(&nodes, "node", "a broker node `HOST:PORT` to connect to instead of the issuer's host (repeatable: each new connection goes to the next node, as a round-robin balancer would; URLs and TLS names stay the issuer's)")
+	fs.StringVar(&o.caFile, "ca-file", "", "PEM certificates to trust for the broker's TLS (a test CA)")
 	fs.Var(&apps, "app", "a code flow client `ID:SECRET[:REDIRECT_URI]` (repeatable; default: the demo's clients)")
 	fs.Var(&users, "user", "a password account `NAME:PASSWORD` (repeatable; default: the demo's users)")
 	fs.StringVar(&ccClient, "cc-client", "", "client_credentials client `ID:SECRET` (default: a demo client with that grant, else the first)")
@@ -226,6 +230,21 @@ func parseFlags(args []string, stdin io.Reader, stderr io.Writer) (*options, int
 		return fail("issuer %q is not on the loopback interface (--allow-non-loopback to insist)", o.issuer)
 	}
 
+	for _, n := range nodes {
+		host, _, err := net.SplitHostPort(n)
+		if err != nil {
+			return fail("--node %q: want HOST:PORT", n)
+		}
+		if !o.allowNonLocal && !isLoopback(host) {
+			return fail("--node %q is not on the loopback interface (--allow-non-loopback to insist)", n)
+		}
+		o.nodes = append(o.nodes, n)
+	}
+	if o.caFile != "" {
+		if _, err := os.ReadFile(o.caFile); err != nil {
+			return fail("--ca-file: %v", err)
+		}
+	}
 	for _, a := range apps {
 		c, err := parseClient(a, "")
 		if err != nil {

@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -400,12 +404,46 @@ func checkScenario(o *options) error {
 	return nil
 }
 
+// transport is the HTTP transport of the run: a bounded pool of connections to the
+// issuer, or to --node addresses in turn, trusting --ca-file.
+func transport(o *options) (*http.Transport, error) {
+	tr := loadflow.NewTransport(2 * o.concurrency)
+	if o.caFile != "" {
+		pem, err := os.ReadFile(o.caFile)
+		if err != nil {
+			return nil, err
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca-file %s: no PEM certificate", o.caFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	if len(o.nodes) > 0 {
+		// Several nodes share one pool (same issuer host): MaxIdleConnsPerHost
+		// bounds them together, so each node keeps its share of connections.
+		var next atomic.Uint64
+		d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+		tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, o.nodes[(next.Add(1)-1)%uint64(len(o.nodes))])
+		}
+	}
+	return tr, nil
+}
+
 // execute runs the scenario and builds the report.
 func execute(ctx context.Context, o *options, stderr io.Writer) (*report, error) {
 	if err := checkScenario(o); err != nil {
 		return nil, err
 	}
-	bud := &budget{next: loadflow.NewTransport(2 * o.concurrency), max: o.maxRequests}
+	tr, err := transport(o)
+	if err != nil {
+		return nil, err
+	}
+	bud := &budget{next: tr, max: o.maxRequests}
 	b := loadflow.New(o.issuer, bud)
 	// One request first: a broker that does not answer is a setup failure, not
 	// thousands of errors.

@@ -111,3 +111,23 @@ func TestFill(t *testing.T) {
 		t.Errorf("fill without a store: exit %d", code)
 	}
 }
+
+// TestNodes: --node spreads the connections over several brokers in turn, the
+// issuer's URL unchanged.
+func TestNodes(t *testing.T) {
+	a, hitsA := fakeBroker(t)
+	b, hitsB := fakeBroker(t)
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"--issuer", a.URL, "--node", a.Listener.Addr().String(), "--node", b.Listener.Addr().String(),
+		"--scenario", "jwks", "--duration", "500ms", "--concurrency", "4", "--progress=false", "--json"}, nil, &stdout, &stderr)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, stderr.String())
+	}
+	if hitsA.Load() == 0 || hitsB.Load() == 0 {
+		t.Errorf("requests per node: %d and %d; want both", hitsA.Load(), hitsB.Load())
+	}
+	stderr.Reset()
+	if _, code := parseFlags([]string{"--issuer", a.URL, "--node", "10.0.0.1:443"}, nil, &stderr); code != exitUsage {
+		t.Errorf("a node off the loopback: exit %d", code)
+	}
+}
