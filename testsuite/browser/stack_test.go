@@ -52,6 +52,9 @@ const (
 	apacheID   = "plateforme-b"
 	apacheSec  = "rp-b-secret-0123456789abcdef"
 	scopesWant = "openid profile email profession jurisdictions justice_roles"
+	// bailiffsOnlyID is client D, open to bailiffs and judges only (population
+	// policy): a clerk is refused there. Its redirect URI is A's.
+	bailiffsOnlyID = "plateforme-huissiers"
 )
 
 // stack is a broker over HTTPS with two login choices (the agents' LDAP directory,
@@ -182,12 +185,21 @@ clients:
     grant_types: [authorization_code]
     scopes: [openid, profile, email, profession, jurisdictions, justice_roles]
     subject_type: public
+  - client_id: %s
+    name: "Plateforme des commissaires de justice (D)"
+    kind: first_party
+    secret: {file: %q}
+    redirect_uris: [%q]
+    grant_types: [authorization_code]
+    scopes: [openid, profile, profession]
+    allowed_professions: [commissaire_de_justice, magistrat]
 %s%s`, s.issuer, filepath.Join(dir, "broker.db"), write("kek", base64.StdEncoding.EncodeToString(kek)+"\n"),
 		labelAnnuaire, s.slapd.LDAPSURL, s.slapd.CAFile, s.slapd.ServiceDN, s.slapd.ServicePasswordFile, s.slapd.PeopleDN,
 		peer.SlapdDisabledFilter, clerkCourt, "cn=magistrats,"+groups, "cn=greffiers,"+groups,
 		labelDev, devHash,
 		rpAID, write("rp-a", rpASecret+"\n"), s.a.URL+"/callback", s.a.URL+"/logged-out",
 		apacheID, opts.apacheKind, write("rp-b", apacheSec+"\n"), s.b.RedirectURI, s.b.PostLogoutRedirectURI, s.b.BackchannelLogoutURI,
+		bailiffsOnlyID, write("rp-d", random()+"\n"), s.a.URL+"/callback",
 		s.upstreamClients(write), opts.brokerConfig)
 	if opts.upstreams {
 		yaml = strings.Replace(yaml, "\nclients:\n", "\n"+s.upstreamProviders(write)+"clients:\n", 1)
