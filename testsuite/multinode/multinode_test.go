@@ -246,8 +246,6 @@ func TestPostgresRestartMidWave(t *testing.T) {
 		k := loadflow.Kind(r.Err)
 		switch {
 		case k == "http 503", k == "oauth temporarily_unavailable", k == "oauth server_error":
-		case knownOutageBugs[r.Stage+": "+k] != "":
-			t.Logf("BUG (known, reported in issue #7): %s at %s got %q: %s", r.User, r.Stage, k, knownOutageBugs[r.Stage+": "+k])
 		default:
 			t.Errorf("%s: failed at %s with %v; want a 503 page, temporarily_unavailable or server_error", r.User, r.Stage, r.Err)
 		}
@@ -338,23 +336,6 @@ func resumeRetried(r *result) bool {
 		}
 	}
 	return false
-}
-
-// knownOutageBugs are answers seen during a PostgreSQL outage that are wrong but
-// outside this package's code (broker/oidc, broker/login); the test logs them
-// instead of failing so that it keeps guarding everything else. Remove an entry
-// when its bug is fixed.
-var knownOutageBugs = map[string]string{
-	// fosite maps the store's ErrUnavailable from GetClient to invalid_client: the
-	// application is told its credentials are wrong.
-	"token: oauth invalid_client":   "client lookup failed because the database is down, answered as invalid_client (401)",
-	"refresh: oauth invalid_client": "client lookup failed because the database is down, answered as invalid_client (401)",
-	// /authorize redirects to the application with error=error ("The error is
-	// unrecognizable"): not an RFC 6749 code.
-	"login: oauth error": "authorize redirected to the application with error=error instead of temporarily_unavailable",
-	// A login page answered 400 (the flow \"expired\" page) when the flow could not
-	// be read: should be the 503 page.
-	"login: http 400": "a login step answered the 400 refusal page instead of the 503 page",
 }
 
 // knownCrossNodeBug matches the failure seen when an access token issued by one
