@@ -425,6 +425,11 @@ func transport(o *options) (*http.Transport, error) {
 	if len(o.nodes) > 0 {
 		// Several nodes share one pool (same issuer host): MaxIdleConnsPerHost
 		// bounds them together, so each node keeps its share of connections.
+		// HTTP/2 would carry every request on one connection, to one node:
+		// HTTP/1.1 keeps one request per connection, as many connections as
+		// requests in flight.
+		tr.ForceAttemptHTTP2 = false
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 		var next atomic.Uint64
 		d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 		tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
