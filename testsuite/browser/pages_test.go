@@ -175,7 +175,14 @@ func TestPagesInEnglish(t *testing.T) {
 	// B's consent page, asked in English (prompt=consent is not needed: the
 	// clerk never agreed). The answer is not sent: the request is not B's own.
 	b.Open(s.issuer + "/authorize?" + authQuery(apacheID, s.b.RedirectURI, "en"))
-	shot(t, b, "consent-en", "Sharing your information", "Médiation Exemple", "Allow", "Deny")
+	page := shot(t, b, "consent-en", "Sharing your information", "Médiation Exemple", "Allow", "Deny")
+	if strings.Contains(page, "Vos nom et prénom") {
+		// broker/oidc/consent.go: scopeLabels are French only, although
+		// broker/web has the English "scope.*" texts /compte uses.
+		bugs.add("the English consent page lists the shared data in French")
+	} else if !strings.Contains(page, "Your first and last names") {
+		t.Errorf("the English consent page does not list the names:\n%s", page)
+	}
 	b.Open(s.issuer + "/authorize?" + authQuery(bailiffsOnlyID, s.a.URL+"/callback", "en"))
 	shot(t, b, "error-profession-refused-en", "This application is not open to your profession", "Incident reference")
 	b.Open(s.issuer + "/compte?ui_locales=en")
