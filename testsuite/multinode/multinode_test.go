@@ -130,10 +130,6 @@ func TestNodeKilledMidWave(t *testing.T) {
 				t.Errorf("%s: %s %s on node%d answered %d", r.User, h.Method, h.Path, h.Node+1, h.Status)
 			}
 		}
-		if r.Err != nil && knownCrossNodeBug(r) {
-			t.Logf("BUG (known, reported in issue #7): %s failed at %s: %v", r.User, r.Stage, r.Err)
-			continue
-		}
 		if r.Err != nil && !strings.HasPrefix(loadflow.Kind(r.Err), "transport") {
 			if loadflow.Kind(r.Err) == "http 400" && resumeRetried(r) {
 				// /authorize/resume spends a single-use verifier: when the dead
@@ -266,9 +262,7 @@ func TestPostgresRestartMidWave(t *testing.T) {
 	t.Logf("all nodes ready %v after PostgreSQL started", time.Since(upAt).Round(time.Millisecond))
 	after := c.runWave(ctx, seq(30, 30), nil)
 	for _, r := range after {
-		if r.Err != nil && knownCrossNodeBug(r) {
-			t.Logf("BUG (known, reported in issue #7): after recovery %s failed at %s: %v", r.User, r.Stage, r.Err)
-		} else if r.Err != nil {
+		if r.Err != nil {
 			t.Errorf("after recovery: %s failed at %s: %v", r.User, r.Stage, r.Err)
 		}
 	}
@@ -305,9 +299,7 @@ func TestGracefulShutdown(t *testing.T) {
 		if len(r.Hops) > 0 {
 			last = r.Hops[len(r.Hops)-1]
 		}
-		if r.Err != nil && knownCrossNodeBug(r) {
-			t.Logf("BUG (known, reported in issue #7): %s failed at %s: %v", r.User, r.Stage, r.Err)
-		} else if r.Err != nil && last.Node == victim.index && last.Err != nil && strings.HasPrefix(loadflow.Kind(r.Err), "transport") {
+		if r.Err != nil && last.Node == victim.index && last.Err != nil && strings.HasPrefix(loadflow.Kind(r.Err), "transport") {
 			// A connection still in the listen backlog when the listener closes
 			// is reset: the server stops accepting at once, with no period
 			// where /readyz says 503 while it still serves (see the report).
@@ -336,13 +328,4 @@ func resumeRetried(r *result) bool {
 		}
 	}
 	return false
-}
-
-// knownCrossNodeBug matches the failure seen when an access token issued by one
-// node is refused right away by another (userinfo 401 invalid_token, or
-// introspection active:false); see the report of issue #7.
-func knownCrossNodeBug(r *result) bool {
-	k := loadflow.Kind(r.Err)
-	return (r.Stage == "userinfo" && k == "http 401") ||
-		(strings.HasPrefix(r.Stage, "introspect on") && k == "flow: token not active")
 }
