@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 
 	sqlite "modernc.org/sqlite"
 
@@ -43,8 +44,8 @@ func Open(ctx context.Context, path string, opts storage.Options) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("storage: open sqlite %s: %w", path, err)
 	}
-	// One writer connection: SQLite allows one writer at a time anyway, and queueing
-	// in database/sql (which honours ctx) is cheaper and fairer than busy-waiting.
+	// One writer connection: SQLite allows one writer at a time anyway; the group
+	// writer queues transactions for it (honouring ctx) and shares commits.
 	writer.SetMaxOpenConns(1)
 	writer.SetMaxIdleConns(1)
 	writer.SetConnMaxLifetime(0)
@@ -55,8 +56,16 @@ func Open(ctx context.Context, path string, opts storage.Options) (*Store, error
 		writer.Close()
 		return nil, err
 	}
+	// The group writer keeps the one connection for the store's lifetime.
+	conn, err := writer.Conn(ctx)
+	if err != nil {
+		writer.Close()
+		return nil, b.wrapOpen(err)
+	}
+	b.w = newGroupWriter(conn)
 	reader, err := sql.Open("sqlite", path+"?"+common+"&_query_only=1")
 	if err != nil {
+		_ = b.w.close()
 		writer.Close()
 		return nil, fmt.Errorf("storage: open sqlite %s: %w", path, err)
 	}
@@ -64,6 +73,7 @@ func Open(ctx context.Context, path string, opts storage.Options) (*Store, error
 	reader.SetMaxOpenConns(n)
 	reader.SetMaxIdleConns(n)
 	b.readerDB = reader
+	b.reader = &stmtQuerier{db: reader}
 	return &Store{Store: sqlstore.New(b, opts)}, nil
 }
 
@@ -72,10 +82,11 @@ func (b *backend) migrate(ctx context.Context, opts storage.Options) error {
 	if err != nil {
 		return fmt.Errorf("storage: sqlite: %w", err)
 	}
-	tx, err := b.Begin(ctx)
+	sqlTx, err := b.writerDB.BeginTx(ctx, nil)
 	if err != nil {
 		return b.wrapOpen(err)
 	}
+	tx := txWrap{querier{sqlTx}, sqlTx}
 	if _, err := sqlstore.ApplyMigrations(ctx, tx, migs, opts.Now(), opts.Logger); err != nil {
 		_ = tx.Rollback(ctx)
 		return fmt.Errorf("storage: sqlite: %w", err)
@@ -95,22 +106,34 @@ func (b *backend) wrapOpen(err error) error {
 
 type backend struct {
 	writerDB, readerDB *sql.DB
+	w                  *groupWriter
+	reader             *stmtQuerier
 }
 
-func (b *backend) Reader() sqlstore.Querier { return querier{b.readerDB} }
-func (b *backend) Writer() sqlstore.Querier { return querier{b.writerDB} }
+func (b *backend) Reader() sqlstore.Querier { return b.reader }
+func (b *backend) Writer() sqlstore.Querier { return autocommitWriter{b.w} }
 
-func (b *backend) Begin(ctx context.Context) (sqlstore.Tx, error) {
-	tx, err := b.writerDB.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
+// Begin returns a lazy transaction: the write lock is taken at its first
+// statement, and its commit is shared with concurrent transactions (group.go).
+func (b *backend) Begin(context.Context) (sqlstore.Tx, error) {
+	if b.w.closed.Load() {
+		return nil, errClosed
 	}
-	return sqlTx{querier{tx}, tx}, nil
+	return &lazyTx{w: b.w}, nil
 }
 
-// LockAuditChain needs nothing: BEGIN IMMEDIATE already holds the database's write
-// lock for the whole transaction.
-func (b *backend) LockAuditChain(context.Context, sqlstore.Querier) error { return nil }
+// LockAuditChain takes the write connection now if the transaction has not yet:
+// while a member holds it no other transaction runs, so the chain head read next
+// stays the head until the member ends.
+func (b *backend) LockAuditChain(ctx context.Context, q sqlstore.Querier) error {
+	t, ok := q.(*lazyTx)
+	if !ok {
+		return errors.New("storage: sqlite: audit append outside a transaction")
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.start(ctx)
+}
 
 func (b *backend) IsNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 
@@ -137,7 +160,7 @@ func (b *backend) IsUnavailable(err error) bool {
 }
 
 func (b *backend) Ping(ctx context.Context) error {
-	if err := b.writerDB.PingContext(ctx); err != nil {
+	if err := b.w.ping(ctx); err != nil {
 		return err
 	}
 	var one int
@@ -146,8 +169,14 @@ func (b *backend) Ping(ctx context.Context) error {
 
 func (b *backend) Close() error {
 	var errs []error
+	if b.reader != nil {
+		b.reader.close()
+	}
 	if b.readerDB != nil {
 		errs = append(errs, b.readerDB.Close())
+	}
+	if b.w != nil {
+		errs = append(errs, b.w.close())
 	}
 	errs = append(errs, b.writerDB.Close())
 	return errors.Join(errs...)
@@ -185,10 +214,80 @@ type sqlRows struct{ *sql.Rows }
 
 func (r sqlRows) Close() { _ = r.Rows.Close() }
 
-type sqlTx struct {
+// txWrap is a plain database/sql transaction (migrations, before the group
+// writer takes the connection).
+type txWrap struct {
 	querier
 	tx *sql.Tx
 }
 
-func (t sqlTx) Commit(context.Context) error   { return t.tx.Commit() }
-func (t sqlTx) Rollback(context.Context) error { return t.tx.Rollback() }
+func (t txWrap) Commit(context.Context) error   { return t.tx.Commit() }
+func (t txWrap) Rollback(context.Context) error { return t.tx.Rollback() }
+
+// stmtQuerier runs reads on the reader pool with prepared statements: parsing a
+// statement costs about as much as running these small primary-key reads.
+type stmtQuerier struct {
+	db    *sql.DB
+	mu    sync.RWMutex
+	stmts map[string]*sql.Stmt
+}
+
+func (q *stmtQuerier) stmt(ctx context.Context, query string) *sql.Stmt {
+	q.mu.RLock()
+	st, ok := q.stmts[query]
+	q.mu.RUnlock()
+	if ok {
+		return st
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if st, ok := q.stmts[query]; ok {
+		return st
+	}
+	if len(q.stmts) >= stmtCacheMax {
+		return nil
+	}
+	st, err := q.db.PrepareContext(ctx, query)
+	if err != nil {
+		// Run it unprepared: the error, if it is one, comes from the query.
+		return nil
+	}
+	if q.stmts == nil {
+		q.stmts = map[string]*sql.Stmt{}
+	}
+	q.stmts[query] = st
+	return st
+}
+
+func (q *stmtQuerier) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, st := range q.stmts {
+		_ = st.Close()
+	}
+	q.stmts = nil
+}
+
+func (q *stmtQuerier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	return querier{q.db}.Exec(ctx, query, args...)
+}
+
+func (q *stmtQuerier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	st := q.stmt(ctx, query)
+	if st == nil {
+		return querier{q.db}.Query(ctx, query, args...)
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+func (q *stmtQuerier) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
+	st := q.stmt(ctx, query)
+	if st == nil {
+		return q.db.QueryRowContext(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}

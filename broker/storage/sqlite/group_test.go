@@ -1,0 +1,244 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/justiceconnect/justiceconnect/broker/storage"
+)
+
+// groupEnv is a store where using the marker "doom" aborts the whole SQLite
+// transaction (RAISE(ROLLBACK) behaves like SQLITE_FULL: SQLite rolls back the
+// transaction itself, not just the statement).
+func groupEnv(t *testing.T) (*Store, *backend) {
+	t.Helper()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "g.db"), storage.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	b := s.Backend().(*backend)
+	ctx := context.Background()
+	if _, err := b.Writer().Exec(ctx, "CREATE TEMP TRIGGER doom BEFORE INSERT ON used_markers WHEN NEW.marker = 'doom'"+
+		" BEGIN SELECT RAISE(ROLLBACK, 'doomed'); END"); err != nil {
+		t.Fatal(err)
+	}
+	return s, b
+}
+
+func names(t *testing.T, b *backend) map[string]bool {
+	t.Helper()
+	rows, err := b.Reader().Query(context.Background(), "SELECT marker FROM used_markers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		got[n] = true
+	}
+	return got
+}
+
+// waitFor polls cond (the members queue on a channel the test cannot observe
+// otherwise).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// member runs one store transaction using the marker name; if rollback is set it
+// rolls back after the write instead of committing.
+func member(ctx context.Context, s *Store, name string, rollback bool) error {
+	txCtx, err := s.BeginTX(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.UseOnce(txCtx, "ns", name, time.Now().Add(time.Hour)); err != nil {
+		_ = s.Rollback(txCtx)
+		return err
+	}
+	if rollback {
+		return s.Rollback(txCtx)
+	}
+	return s.Commit(txCtx)
+}
+
+// hold begins a transaction that takes the writer with the marker name.
+func hold(t *testing.T, s *Store, name string) context.Context {
+	t.Helper()
+	txCtx, err := s.BeginTX(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UseOnce(txCtx, "ns", name, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	return txCtx
+}
+
+// startQueued starts member(name) and waits until it queues behind the holder.
+func startQueued(t *testing.T, s *Store, b *backend, name string, rollback bool, queued int64) chan error {
+	t.Helper()
+	ch := make(chan error, 1)
+	go func() { ch <- member(context.Background(), s, name, rollback) }()
+	waitFor(t, name+" queued", func() bool { return b.w.waiting.Load() == queued })
+	return ch
+}
+
+func TestGroupCommitSharesOneCommit(t *testing.T) {
+	s, b := groupEnv(t)
+	before := b.w.commits.Load()
+	holder := hold(t, s, "a")
+	bc := startQueued(t, s, b, "b", false, 1)
+	cc := startQueued(t, s, b, "c", true, 2) // rolls back alone
+	dc := startQueued(t, s, b, "d", false, 3)
+	if err := s.Commit(holder); err != nil {
+		t.Fatalf("a: %v", err)
+	}
+	for n, ch := range map[string]chan error{"b": bc, "c": cc, "d": dc} {
+		if err := <-ch; err != nil {
+			t.Errorf("%s: %v", n, err)
+		}
+	}
+	if got := b.w.commits.Load() - before; got != 1 {
+		t.Errorf("%d commits for a, b, d; want 1 shared", got)
+	}
+	if got := names(t, b); !got["a"] || !got["b"] || got["c"] || !got["d"] {
+		t.Errorf("rows %v; want a, b, d (c rolled back alone)", got)
+	}
+}
+
+// TestGroupFailureFailsEveryMember: a member whose statement makes SQLite roll the
+// transaction back fails the members already waiting for the group's commit, and
+// none of their writes remain; the next group starts clean.
+func TestGroupFailureFailsEveryMember(t *testing.T) {
+	s, b := groupEnv(t)
+	ctx := context.Background()
+	holder := hold(t, s, "a")
+	if err := s.AppendAudit(holder, &storage.AuditEvent{Type: "t", Subject: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	doom := startQueued(t, s, b, "doom", false, 1)
+	after := startQueued(t, s, b, "c", false, 2)
+	holderErr := s.Commit(holder)
+	if holderErr == nil {
+		t.Errorf("a: committed although its group was rolled back")
+	}
+	if err := <-doom; err == nil {
+		t.Errorf("doom: no error")
+	}
+	if err := <-after; err != nil {
+		t.Errorf("c (next group): %v", err)
+	}
+	if got := names(t, b); got["a"] || got["doom"] || !got["c"] {
+		t.Errorf("rows %v; want only c", got)
+	}
+	if err := s.AppendAudit(ctx, &storage.AuditEvent{Type: "t", Subject: "after"}); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := s.ListAudit(ctx, time.Time{}, time.Time{}, 0)
+	if err != nil || len(evs) != 1 || evs[0].Subject != "after" || evs[0].Seq != 1 || evs[0].Hash != storage.AuditHash("", evs[0]) {
+		t.Fatalf("audit after a failed group = %+v, %v; want the one later event, first in the chain", evs, err)
+	}
+}
+
+// TestGroupCancelledWaiter: a waiter that gives up does not leave the group
+// uncommitted.
+func TestGroupCancelledWaiter(t *testing.T) {
+	s, b := groupEnv(t)
+	holder := hold(t, s, "a")
+	cctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan error, 1)
+	go func() { ch <- member(cctx, s, "b", false) }()
+	waitFor(t, "b queued", func() bool { return b.w.waiting.Load() == 1 })
+	cancel()
+	if err := <-ch; !errors.Is(err, context.Canceled) {
+		t.Errorf("b = %v, want context.Canceled", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Commit(holder) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("holder's commit never came")
+	}
+	if got := names(t, b); !got["a"] || got["b"] {
+		t.Errorf("rows %v; want a", got)
+	}
+}
+
+// TestGroupConcurrentAudit: many concurrent token-like transactions (a row and an
+// audit event each) all commit, in fewer commits than transactions, and the audit
+// chain is unbroken.
+func TestGroupConcurrentAudit(t *testing.T) {
+	s, b := groupEnv(t)
+	ctx := context.Background()
+	before := b.w.commits.Load()
+	const workers, each = 16, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				txCtx, err := s.BeginTX(ctx)
+				if err != nil {
+					errs <- err
+					return
+				}
+				name := fmt.Sprintf("%d-%d", w, i)
+				err = s.UseOnce(txCtx, "ns", name, time.Now().Add(time.Hour))
+				if err == nil {
+					err = s.AppendAudit(txCtx, &storage.AuditEvent{Type: "t", Subject: name})
+				}
+				if err == nil {
+					err = s.Commit(txCtx)
+				} else {
+					_ = s.Rollback(txCtx)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	evs, err := s.ListAudit(ctx, time.Time{}, time.Time{}, 0)
+	if err != nil || len(evs) != workers*each {
+		t.Fatalf("ListAudit = %d, %v; want %d", len(evs), err, workers*each)
+	}
+	prev := ""
+	for i, e := range evs {
+		if e.Seq != int64(i+1) || e.PrevHash != prev || e.Hash != storage.AuditHash(prev, e) {
+			t.Fatalf("chain broken at %d", i)
+		}
+		prev = e.Hash
+	}
+	t.Logf("%d transactions in %d commits", workers*each, b.w.commits.Load()-before)
+}
