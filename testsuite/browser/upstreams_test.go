@@ -239,8 +239,19 @@ func TestLawyerThroughSAMLIdP(t *testing.T) {
 func TestBailiffThroughOIDCIdP(t *testing.T) {
 	s := startStack(t, stackOptions{upstreams: true})
 	b := s.browser
+	// The bailiff cancels at the IdP: it answers access_denied (RFC 6749
+	// §4.1.2.1), and the broker shows its French page, without a session.
 	b.Open(s.a.URL + "/login")
 	expect(t, b, "chooser", chooserTitle, labelCJ)
+	choose(t, b, "cj")
+	s.cjLoginForm(t, "the bailiffs' IdP's login form")
+	b.Submit("Annuler at the IdP", chromedp.Click(chromedp.CSS(`a[href$="/abort"]`), chromedp.NodeVisible))
+	at(t, b, "the broker after a cancel at the IdP", s.issuer+"/login/callback/cj", "L'accès à cette application vous a été refusé", "Identifiant de l'incident")
+	expectStyled(t, b)
+	b.Screenshot("error-cancelled-at-idp")
+	s.noBrokerSession(t, "after a cancel at the bailiffs' IdP")
+
+	b.Open(s.a.URL + "/login")
 	choose(t, b, "cj")
 	s.cjLoginForm(t, "the bailiffs' IdP's login form")
 	b.Screenshot("oidc-idp-login")
