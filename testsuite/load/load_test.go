@@ -43,6 +43,12 @@ type report struct {
 		BeforeBytes int64 `json:"before_bytes"`
 		AfterBytes  int64 `json:"after_bytes"`
 	} `json:"store"`
+	Samples []struct {
+		TS       float64 `json:"t_s"`
+		OK       uint64  `json:"ok"`
+		RSSBytes int64   `json:"rss_bytes"`
+	} `json:"samples"`
+	RSSSlopeMBPerHour float64 `json:"rss_slope_mb_per_hour"`
 }
 
 type demo struct {
