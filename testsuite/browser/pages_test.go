@@ -201,3 +201,31 @@ func TestPagesInEnglish(t *testing.T) {
 	}
 	bugs.skipIfAny()
 }
+
+// TestCardPageWithoutCard: the agent chooses "Carte agent" without a card in
+// the reader: the card origin (its own TLS listener asking for a client
+// certificate) gets none and shows its French page, styled, with a way back to
+// the chooser; in English with ui_locales=en.
+func TestCardPageWithoutCard(t *testing.T) {
+	s := startStack(t, stackOptions{card: true})
+	b := s.browser
+	for _, tc := range []struct{ lang, title, missing, retry, chooser string }{
+		{"", "Connexion par carte agent", "Aucune carte agent n'a été présentée", "Réessayer", chooserTitle},
+		{"en", "Agent card login", "No agent card was presented", "Try again", "Choose how to log in"},
+	} {
+		q := ""
+		if tc.lang != "" {
+			q = "?ui_locales=" + tc.lang
+		}
+		b.Open(s.a.URL + "/login" + q)
+		expect(t, b, "chooser", tc.chooser, labelCard, labelAnnuaire)
+		choose(t, b, "carte")
+		p := at(t, b, "the card origin without a card", s.card.URL+"/card/login", tc.title, tc.missing, tc.retry)
+		if strings.Contains(p.text, "Identifiant de l'incident") == (tc.lang == "en") {
+			t.Errorf("the card page's incident line is not in the page's language:\n%s", p.text)
+		}
+		shot(t, b, "card-missing"+map[string]string{"": "", "en": "-en"}[tc.lang])
+		b.Submit(tc.retry, chromedp.Click(chromedp.CSS(`a.fr-btn`), chromedp.NodeVisible))
+		at(t, b, "back at the chooser", s.issuer+"/login?", tc.chooser, labelCard)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"encoding/pem"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -20,10 +22,12 @@ import (
 
 	"github.com/justiceconnect/justiceconnect/broker"
 	"github.com/justiceconnect/justiceconnect/broker/config"
+	"github.com/justiceconnect/justiceconnect/providers"
 	"github.com/justiceconnect/justiceconnect/providers/ldap"
 	"github.com/justiceconnect/justiceconnect/providers/oidc"
 	"github.com/justiceconnect/justiceconnect/providers/saml"
 	"github.com/justiceconnect/justiceconnect/providers/static"
+	x509prov "github.com/justiceconnect/justiceconnect/providers/x509"
 	"github.com/justiceconnect/justiceconnect/testsuite/peer"
 )
 
@@ -74,6 +78,8 @@ type stack struct {
 	cj  *peer.BailiffsIdP
 	// cjSkew moves the cj provider's clock forward (past its discovery cache).
 	cjSkew atomic.Int64
+	// card is the card origin, with stackOptions.card only.
+	card *httptest.Server
 }
 
 type stackOptions struct {
@@ -84,6 +90,9 @@ type stackOptions struct {
 	upstreams bool
 	// brokerConfig is appended to the broker's configuration (top-level keys).
 	brokerConfig string
+	// card adds the agent card provider (carte, x509 over the directory) and the
+	// broker's card origin, a TLS listener asking for a client certificate.
+	card bool
 }
 
 // Upstream providers of stackOptions.upstreams, and client C.
@@ -142,7 +151,8 @@ providers:
       base_dn: %q
       disabled_filter: %q
       timeout: 3s
-    mapping:
+      lookup_attributes: {mail: mail}
+    mapping: &agents
       given_name: givenName
       family_name: sn
       email: mail
@@ -204,6 +214,14 @@ clients:
 	if opts.upstreams {
 		yaml = strings.Replace(yaml, "\nclients:\n", "\n"+s.upstreamProviders(write)+"clients:\n", 1)
 	}
+	var cardListen config.CardListen
+	if opts.card {
+		var providers string
+		cardListen, providers = s.cardSetup(t, dir)
+		yaml = strings.Replace(yaml, "\nclients:\n", "\n"+providers+"clients:\n", 1)
+		yaml += fmt.Sprintf("card_listen: {address: %q, public_url: %q, tls_cert_file: %q, tls_key_file: %q, client_ca_files: [%q]}\n",
+			cardListen.Address, cardListen.PublicURL, cardListen.TLSCertFile, cardListen.TLSKeyFile, cardListen.ClientCAFiles[0])
+	}
 	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
 		t.Fatalf("configuration: %v\n%s", err, yaml)
@@ -214,6 +232,7 @@ clients:
 		t.Fatal(err)
 	}
 	var ups []broker.Upstream
+	var directory providers.AttributeSource
 	for _, p := range cfg.Providers {
 		switch p.Type {
 		case "ldap":
@@ -222,6 +241,15 @@ clients:
 			impl, err := ldap.New(sc, ldap.Options{Logger: logger.With("provider", p.ID)})
 			if err != nil {
 				t.Fatalf("ldap provider: %v", err)
+			}
+			directory = impl
+			ups = append(ups, broker.Upstream{Config: p, Impl: impl})
+		case "x509":
+			var sc x509prov.Config
+			decode(t, p, &sc)
+			impl, err := x509prov.New(sc, directory, x509prov.Options{Logger: logger.With("provider", p.ID)})
+			if err != nil {
+				t.Fatalf("card provider: %v", err)
 			}
 			ups = append(ups, broker.Upstream{Config: p, Impl: impl})
 		case "static":
@@ -269,8 +297,56 @@ clients:
 		MetadataURL: s.issuer + "/.well-known/openid-configuration", CAFile: brokerPEM,
 		ClientID: apacheID, ClientSecret: apacheSec, Scopes: strings.Fields(scopesWant),
 	})
-	s.browser = peer.StartBrowser(t, peer.BrowserOptions{TrustCertificates: []*x509.Certificate{srv.Certificate()}})
+	trust := []*x509.Certificate{srv.Certificate()}
+	if opts.card {
+		tc, err := broker.CardTLSConfig(cardListen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.card.TLS = tc
+		s.card.Config.Handler = b.CardHandler()
+		s.card.StartTLS()
+		t.Cleanup(s.card.Close)
+		trust = append(trust, s.card.Certificate())
+	}
+	s.browser = peer.StartBrowser(t, peer.BrowserOptions{TrustCertificates: trust})
 	return s
+}
+
+// Label of the agent card provider (stackOptions.card).
+const labelCard = "Carte agent"
+
+// cardSetup makes the card CA (with its CRL served over HTTP), the card origin's
+// server certificate and unstarted listener, and returns the card_listen settings
+// and the providers entry of the card provider.
+func (s *stack) cardSetup(t *testing.T, dir string) (config.CardListen, string) {
+	t.Helper()
+	ca := peer.NewCA(t, "AC Cartes Agents (test)")
+	crl := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/pkix-crl")
+		_, _ = w.Write(ca.CRL(t))
+	}))
+	t.Cleanup(crl.Close)
+	caFile := ca.WriteCert(t, dir, "card-ca")
+	certPEM, keyPEM, _, _ := ca.Issue(t, peer.WithCommonName("carte.justiceconnect.test"), peer.WithIPs(net.IPv4(127, 0, 0, 1)), peer.WithServerAuth())
+	certFile, keyFile := peer.WritePair(t, dir, "card-origin", certPEM, keyPEM)
+	s.card = httptest.NewUnstartedServer(nil)
+	addr := s.card.Listener.Addr().String()
+	listen := config.CardListen{Address: addr, PublicURL: "https://" + addr,
+		TLSCertFile: certFile, TLSKeyFile: keyFile, ClientCAFiles: []string{caFile}}
+	return listen, fmt.Sprintf(`  - id: carte
+    type: x509
+    label: %q
+    max_acr: eidas3
+    subject_namespace: annuaire
+    settings:
+      trust_anchors: [%q]
+      crl: {urls: [%q], timeout: 2s}
+      ocsp: {disabled: true}
+      mapping: {rule: email, lookup_key: mail}
+      directory: annuaire
+    mapping: *agents
+`, labelCard, caFile, crl.URL+"/agents.crl")
 }
 
 func (s *stack) cjNow() time.Time { return time.Now().Add(time.Duration(s.cjSkew.Load())) }
