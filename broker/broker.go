@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,7 +69,12 @@ type Broker struct {
 	logger  *slog.Logger
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
+	// draining is set by Drain: the node is about to stop.
+	draining atomic.Bool
 }
+
+// ErrDraining is Ready's answer once Drain was called.
+var ErrDraining = errors.New("broker: draining before shutdown")
 
 // OpenStore opens the configured store.
 func OpenStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (storage.Store, error) {
@@ -286,8 +292,17 @@ func (b *Broker) Close() error {
 	return b.Store.Close()
 }
 
-// Ready reports whether the broker can serve (its store answers).
+// Drain makes /readyz (on the main and admin listeners) answer 503 from now on,
+// while every other endpoint keeps serving: the load balancer stops sending new
+// requests before the listener closes (listen.drain_delay).
+func (b *Broker) Drain() { b.draining.Store(true) }
+
+// Ready reports whether the broker can serve: its store answers and it is not
+// draining.
 func (b *Broker) Ready(ctx context.Context) error {
+	if b.draining.Load() {
+		return ErrDraining
+	}
 	if err := b.Store.Ping(ctx); err != nil {
 		b.logger.Warn("readyz: store", "err", err)
 		return err
@@ -301,7 +316,10 @@ func (b *Broker) AdminHandler() http.Handler { return metrics.AdminMux(b.Metrics
 func (b *Broker) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := b.Ready(ctx); err != nil {
+	if err := b.Ready(ctx); errors.Is(err, ErrDraining) {
+		http.Error(w, "draining\n", http.StatusServiceUnavailable)
+		return
+	} else if err != nil {
 		http.Error(w, "store unavailable\n", http.StatusServiceUnavailable)
 		return
 	}

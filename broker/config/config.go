@@ -54,6 +54,14 @@ type Listen struct {
 	Address     string `yaml:"address"`
 	TLSCertFile string `yaml:"tls_cert_file"`
 	TLSKeyFile  string `yaml:"tls_key_file"`
+	// DrainDelay is how long a node keeps serving after SIGTERM while its /readyz
+	// answers 503, so that the load balancer takes it out of rotation before it
+	// stops accepting connections (a connection still waiting to be accepted then
+	// would be reset). Set it above the balancer's health-check interval times its
+	// failure threshold; 0 (the default) stops accepting at once, for a node alone.
+	// In-flight requests then get up to 15s to finish. A second SIGTERM ends the
+	// delay early.
+	DrainDelay Duration `yaml:"drain_delay"`
 }
 
 // CardListen is the smart-card origin (optional): a listener of its own, because a

@@ -331,6 +331,7 @@ func TestRules(t *testing.T) {
 		{"card needs TLS or a proxy", base("card_listen: {address: ':8444', public_url: 'https://carte.example.fr'}\n"), "card_listen", "trusted_proxies"},
 		{"card CAs with TLS", base("card_listen: {address: ':8444', public_url: 'https://carte.example.fr', tls_cert_file: /c, tls_key_file: /k}\n"), "card_listen.client_ca_files", "required"},
 		{"card trusted proxy syntax", base("card_listen: {address: ':8444', public_url: 'https://carte.example.fr', trusted_proxies: [proxy.example]}\n"), "card_listen.trusted_proxies[0]", "neither"},
+		{"drain delay too long", base("listen: {drain_delay: 1h}\n"), "listen.drain_delay", "between 0 and 5m"},
 	}
 	// Two cases are built whole: they replace the keys block.
 	cases[13].yaml = strings.Replace(base(""), "keys: {kek: {file: /etc/justiceconnect/kek}}", "keys: {kek: {file: /k}, algorithms: [ES256]}", 1)

@@ -37,6 +37,9 @@ func (c *Config) Validate() error {
 		p.add("mode", "must be production or development, not %q", c.Mode)
 	}
 	checkAddress(p, "listen.address", c.Listen.Address, true)
+	if d := time.Duration(c.Listen.DrainDelay); d < 0 || d > 5*time.Minute {
+		p.add("listen.drain_delay", "must be between 0 and 5m, not %v", short(d))
+	}
 	checkTLSPair(p, "listen", c.Listen.TLSCertFile, c.Listen.TLSKeyFile)
 	checkAddress(p, "card_listen.address", c.CardListen.Address, false)
 	checkTLSPair(p, "card_listen", c.CardListen.TLSCertFile, c.CardListen.TLSKeyFile)

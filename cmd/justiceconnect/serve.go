@@ -10,6 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/justiceconnect/justiceconnect/broker"
@@ -46,6 +49,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	defer b.Close()
+	stop := drain(ctx, b, time.Duration(cfg.Listen.DrainDelay), logger)
 	if addr := cfg.AdminListen.Address; addr != "" {
 		admin, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -53,7 +57,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return 1
 		}
 		go func() {
-			if err := serveUntilDone(ctx, admin, b.AdminHandler(), "", ""); err != nil {
+			if err := serveDraining(ctx, stop, admin, b.AdminHandler(), "", ""); err != nil {
 				logger.Error("admin listener", "err", err)
 			}
 		}()
@@ -66,14 +70,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return 1
 		}
 		go func() {
-			if err := serveUntilDone(ctx, card, b.CardHandler(), "", ""); err != nil {
+			if err := serveDraining(ctx, stop, card, b.CardHandler(), "", ""); err != nil {
 				logger.Error("card listener", "err", err)
 			}
 		}()
 		logger.Info("card origin", "address", card.Addr().String(), "public_url", cfg.CardListen.PublicURL)
 	}
 	logger.Info("serving", "issuer", cfg.Issuer, "address", ln.Addr().String())
-	if err := serveUntilDone(ctx, ln, b, cfg.Listen.TLSCertFile, cfg.Listen.TLSKeyFile); err != nil {
+	if err := serveDraining(ctx, stop, ln, b, cfg.Listen.TLSCertFile, cfg.Listen.TLSKeyFile); err != nil {
 		logger.Error("serve", "err", err)
 		return 1
 	}
@@ -95,8 +99,48 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*broke
 	return broker.New(ctx, cfg, broker.Deps{Upstreams: upstreams, Logger: logger, Store: store})
 }
 
-// serveUntilDone serves until ctx ends, then drains in-flight requests.
+// shutdownTimeout is how long in-flight requests may take to finish once the
+// listeners are closed; the server's WriteTimeout bounds them anyway.
+const shutdownTimeout = 15 * time.Second
+
+// drain returns a channel closed when the listeners must stop accepting: delay
+// after ctx ends (SIGTERM), during which /readyz answers 503 while every endpoint
+// keeps serving, so that the load balancer takes the node out of rotation first
+// (listen.drain_delay). A second SIGTERM or SIGINT ends the delay early.
+func drain(ctx context.Context, b interface{ Drain() }, delay time.Duration, logger *slog.Logger) <-chan struct{} {
+	stop := make(chan struct{})
+	go func() {
+		defer close(stop)
+		<-ctx.Done()
+		b.Drain()
+		if delay <= 0 {
+			return
+		}
+		logger.Info("draining: /readyz answers 503, still serving", "drain_delay", delay.String())
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(again)
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-again:
+			logger.Warn("draining cut short by a second signal")
+		}
+	}()
+	return stop
+}
+
+// serveUntilDone serves until ctx ends, then lets in-flight requests finish (no
+// drain delay: the demo).
 func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, certFile, keyFile string) error {
+	return serveDraining(ctx, ctx.Done(), ln, h, certFile, keyFile)
+}
+
+// serveDraining serves until stop is closed, then closes the listener and lets
+// in-flight requests finish. From the end of ctx to stop (the drain), responses
+// close their connections, so that clients reconnect through the balancer.
+func serveDraining(ctx context.Context, stop <-chan struct{}, ln net.Listener, h http.Handler, certFile, keyFile string) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -118,7 +162,13 @@ func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, certFi
 		return err
 	case <-ctx.Done():
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	srv.SetKeepAlivesEnabled(false)
+	select {
+	case err := <-errc:
+		return err
+	case <-stop:
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
