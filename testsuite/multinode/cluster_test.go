@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os/exec"
@@ -42,6 +43,15 @@ type cluster struct {
 	nodes  []*node
 	// inflight counts the requests each node is serving (dialled, no answer yet).
 	inflight [8]atomic.Int32
+	// out marks the nodes the balancer's health check took out of rotation, and
+	// draining those it saw answer /readyz 503 "draining" (see watchReadiness).
+	out, draining [8]atomic.Bool
+}
+
+// clusterOpts are settings of startClusterWith.
+type clusterOpts struct {
+	// drainDelay is every node's listen.drain_delay.
+	drainDelay time.Duration
 }
 
 // node is one justiceconnect serve process.
@@ -54,6 +64,12 @@ type node struct {
 
 // startCluster starts PostgreSQL and n nodes with users user001...userNNN.
 func startCluster(t *testing.T, n, users int) *cluster {
+	t.Helper()
+	return startClusterWith(t, n, users, clusterOpts{})
+}
+
+// startClusterWith is startCluster with options.
+func startClusterWith(t *testing.T, n, users int, opts clusterOpts) *cluster {
 	t.Helper()
 	pg := peer.StartPostgres(t)
 	c := &cluster{t: t, pg: pg, dsn: pg.NewDatabase(t), dir: t.TempDir(), ca: peer.NewCA(t, "JusticeConnect multinode test CA")}
@@ -89,7 +105,7 @@ func startCluster(t *testing.T, n, users int) *cluster {
 		nd := &node{index: i, addr: peer.Addr(port)}
 		nd.config = peer.WriteFile(t, c.dir, fmt.Sprintf("node%d.yaml", i+1), fmt.Sprintf(`issuer: %q
 mode: development
-listen: {address: %q, tls_cert_file: %q, tls_key_file: %q}
+listen: {address: %q, tls_cert_file: %q, tls_key_file: %q, drain_delay: %s}
 store: {driver: postgres, postgres_dsn: {file: %q}}
 keys: {kek: {file: %q}}
 rate_limits: {login_per_address: {disabled: true}, token_per_client: {disabled: true}, login_failures_per_account: {disabled: true}}
@@ -114,7 +130,7 @@ clients:
     redirect_uris: [%q]
     grant_types: [authorization_code, refresh_token]
     scopes: [openid, profile, offline_access]
-`, c.issuer, nd.addr, certFile, keyFile, dsnFile, kekFile, ub.String(), clientID, secretFile, redirect))
+`, c.issuer, nd.addr, certFile, keyFile, opts.drainDelay, dsnFile, kekFile, ub.String(), clientID, secretFile, redirect))
 		c.nodes = append(c.nodes, nd)
 	}
 	// All nodes start together on the empty database, as after a deployment:
@@ -180,6 +196,64 @@ func tail(s string) string {
 	return s
 }
 
+// watchReadiness is the balancer's health check, as HAProxy's "check inter 100ms
+// fall 1 rise 1": every node's /readyz is probed every 100 ms, and a node that
+// answers anything but 200 in time is out of rotation until it answers 200 again.
+// It runs until the test ends.
+func (c *cluster) watchReadiness() {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	c.t.Cleanup(func() { cancel(); wg.Wait() })
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.ca.Pool(), MinVersion: tls.VersionTLS12}, DisableKeepAlives: true}
+	for _, nd := range c.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				status, body := probe(ctx, tr, "https://"+nd.addr+"/readyz")
+				c.out[nd.index].Store(status != http.StatusOK)
+				if status == http.StatusServiceUnavailable && strings.Contains(body, "draining") {
+					c.draining[nd.index].Store(true)
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+			}
+		}()
+	}
+}
+
+// probe returns the status and body of GET url within 500 ms (0 on failure).
+func probe(ctx context.Context, tr *http.Transport, url string) (int, string) {
+	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// pick returns the next node in rotation; when the health check took every node
+// out, it tries them all anyway (as nginx does), so that an outage of the
+// database is seen as the nodes answer it.
+func (c *cluster) pick(next *atomic.Uint64) int {
+	n := uint64(len(c.nodes))
+	for range n {
+		if i := int((next.Add(1) - 1) % n); !c.out[i].Load() {
+			return i
+		}
+	}
+	return int((next.Add(1) - 1) % n)
+}
+
 // forceKey in a request's context names the node (index) that must serve it.
 type forceKey struct{}
 
@@ -194,6 +268,7 @@ type hopRec struct {
 	Node         int
 	Status       int
 	Err          error
+	Start        time.Time
 	Elapsed      time.Duration
 	// Forced is set when the test chose the node (introspection on each node).
 	Forced bool
@@ -201,7 +276,7 @@ type hopRec struct {
 
 // balancer is the load balancer in front of the nodes, as one client sees it: each
 // new connection (keep-alives are off, so each request) goes to the next node in
-// turn, starting at start. A GET that failed in transport is retried on the next
+// rotation (see pick), starting at start. A GET that failed in transport is retried on the next
 // node, as load balancers retry idempotent requests; any request whose connection
 // could not even be opened is retried too (nothing reached a node). A POST that
 // failed once sent is not retried: its outcome is unknown.
@@ -226,7 +301,7 @@ func (c *cluster) balancer(start int) *balancer {
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			i, forced := ctx.Value(forceKey{}).(int)
 			if !forced {
-				i = int((lb.next.Add(1) - 1) % uint64(len(c.nodes)))
+				i = c.pick(&lb.next)
 			}
 			if h, ok := ctx.Value(hopKey{}).(*hop); ok {
 				if h.node.CompareAndSwap(-1, int32(i)) {
@@ -258,7 +333,7 @@ func (lb *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 			lb.c.inflight[n].Add(-1)
 		}
 		_, forced := req.Context().Value(forceKey{}).(int)
-		rec := hopRec{Method: req.Method, Path: req.URL.Path, Node: node, Err: err, Elapsed: time.Since(start), Forced: forced}
+		rec := hopRec{Method: req.Method, Path: req.URL.Path, Node: node, Err: err, Start: start, Elapsed: time.Since(start), Forced: forced}
 		if resp != nil {
 			rec.Status = resp.StatusCode
 		}

@@ -81,8 +81,8 @@ func (c *cluster) flow(ctx context.Context, start int, user loadflow.User, pause
 		return r.fail("userinfo", err)
 	}
 	for i, nd := range c.nodes {
-		if nd.proc.Exited() {
-			continue // killed or stopped by the test
+		if nd.proc.Exited() || c.out[i].Load() {
+			continue // killed or stopped by the test, or out of rotation
 		}
 		if err := b.Introspect(context.WithValue(ctx, forceKey{}, i), app, toks.AccessToken); err != nil {
 			return r.fail(fmt.Sprintf("introspect on node%d", i+1), err)
