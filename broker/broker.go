@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -267,6 +269,11 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Broker, error) {
 	b.wg.Add(1)
 	go b.cleanup(bg, store, now)
 	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		runExclusive(bg, store, logger, "keys-prune", time.Hour, func(ctx context.Context) { pruneKeys(ctx, km, auditLog, logger) })
+	}()
+	b.wg.Add(1)
 	go func() { defer b.wg.Done(); m.WatchStore(bg, store.Ping, 15*time.Second) }()
 	depth := prometheus.NewGauge(prometheus.GaugeOpts{Name: "justiceconnect_logout_queue_depth",
 		Help: "Back-channel logout notices waiting to be delivered."})
@@ -324,6 +331,41 @@ func (b *Broker) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = w.Write([]byte("ready\n"))
+}
+
+// pruneKeys deletes the retired keys whose publication period is over, as
+// `justiceconnect keys prune` does, and audits what it deleted. It runs on one node
+// at a time; Prune tolerates a key another node deleted first anyway.
+func pruneKeys(ctx context.Context, km *keys.Manager, trail *audit.Log, logger *slog.Logger) {
+	before, err := km.List(ctx)
+	if err != nil {
+		logger.Warn("keys: background prune: list keys", "err", err)
+		return
+	}
+	n, err := km.PruneCount(ctx)
+	if err != nil {
+		logger.Warn("keys: background prune", "err", err)
+	}
+	if n == 0 {
+		return
+	}
+	after, err := km.List(ctx)
+	if err != nil {
+		logger.Warn("keys: background prune: list keys", "err", err)
+		return
+	}
+	left := map[string]bool{}
+	for _, k := range after {
+		left[k.ID] = true
+	}
+	var gone []string
+	for _, k := range before {
+		if !left[k.ID] {
+			gone = append(gone, k.ID)
+		}
+	}
+	trail.Record(ctx, storage.AuditEvent{Type: audit.KeyAdmin, Outcome: audit.OutcomeOK, Details: map[string]string{
+		"action": "prune", "operator": "broker", "via": "background", "deleted": strconv.Itoa(len(gone)), "deleted_kids": strings.Join(gone, " ")}})
 }
 
 // cleanup deletes expired rows in the background (DESIGN.md, Storage), on one
