@@ -537,18 +537,29 @@ func (s *Store) ListAudit(ctx context.Context, from, until time.Time, limit int)
 
 // DeleteBatch is how many rows one DeleteExpired transaction removes at most.
 // Each batch is its own short transaction, so SQLite's single writer is never held
-// for long (a million expired rows in one transaction held it for seconds, a pause
-// every request queued behind); about 1,000 rows of a token table, four indexes
-// each, take a few milliseconds.
+// for long: a million expired rows in one transaction held it for seconds, a
+// pause every request queued behind.
 const DeleteBatch = 1000
 
+// Batches aim at deleteBatchTarget each: on a big store under load, 1,000 rows of
+// a token table (five indexes each, keys at random places) took 300 ms, and the
+// requests queued behind every batch. The cleanup then waits deletePause times a
+// batch's duration before the next, so it takes at most a third of the writer's
+// time and requests get their turns between batches.
+const (
+	deleteBatchTarget = 20 * time.Millisecond
+	deleteBatchMin    = 16
+	deletePause       = 2
+)
+
 // DeleteExpired implements storage.Store in batches of at most DeleteBatch rows,
-// each committed on its own: a failure or a cancelled ctx keeps what earlier
-// batches removed (the count returned with the error). Codes are kept
-// CodeRetention past their expiry (replay detection); rotated refresh tokens stay
-// until their own expiry, so reuse is detected for as long as the token could have
-// been valid; rows with no expiry (lifespan -1) are kept. Rows are chosen by key
-// in a subquery (DELETE ... LIMIT is not standard SQL nor in PostgreSQL).
+// each committed on its own and sized to last about deleteBatchTarget, with a
+// pause after each: a failure or a cancelled ctx keeps what earlier batches
+// removed (the count returned with the error). Codes are kept CodeRetention past
+// their expiry (replay detection); rotated refresh tokens stay until their own
+// expiry, so reuse is detected for as long as the token could have been valid;
+// rows with no expiry (lifespan -1) are kept. Rows are chosen by key in a
+// subquery (DELETE ... LIMIT is not standard SQL nor in PostgreSQL).
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	const op = "delete expired"
 	n := now.UnixNano()
@@ -556,14 +567,14 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 		q    string
 		args []any
 	}
-	// key lists the primary key's columns.
+	// key lists the primary key's columns; the batch size is the last argument.
 	expired := func(table, key, cond string, args ...any) stmt {
 		lhs := key
 		if strings.Contains(key, ",") {
 			lhs = "(" + key + ")" // a row value (SQLite 3.15, PostgreSQL)
 		}
 		return stmt{"DELETE FROM " + table + " WHERE " + lhs + " IN (SELECT " + key + " FROM " + table + " WHERE " + cond + " LIMIT ?)",
-			append(args, DeleteBatch)}
+			append(args, 0)}
 	}
 	tok := "expires_at IS NOT NULL AND expires_at < ?"
 	stmts := []stmt{
@@ -579,12 +590,15 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 		expired("signing_keys", "id", "state = ? AND retire_until IS NOT NULL AND retire_until < ?", storage.KeyRetired, n),
 	}
 	var total int64
+	size := DeleteBatch
 	for _, st := range stmts {
 		for {
 			if err := ctx.Err(); err != nil {
 				return total, s.wrap(op, err)
 			}
+			st.args[len(st.args)-1] = size
 			var c int64
+			start := time.Now() // real time, not the store's clock: this paces I/O
 			err := s.inTx(ctx, op, func(ctx context.Context, q Querier) (err error) {
 				c, err = q.Exec(ctx, st.q, st.args...)
 				return s.wrap(op, err)
@@ -592,9 +606,23 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 			if err != nil {
 				return total, err
 			}
+			took := time.Since(start)
 			total += c
-			if c < DeleteBatch {
+			if c < int64(size) {
 				break
+			}
+			switch {
+			case took > 2*deleteBatchTarget && size > deleteBatchMin:
+				size = max(size/2, deleteBatchMin)
+			case took < deleteBatchTarget/2 && size < DeleteBatch:
+				size = min(size*2, DeleteBatch)
+			}
+			t := time.NewTimer(deletePause * took)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return total, s.wrap(op, ctx.Err())
+			case <-t.C:
 			}
 		}
 	}
