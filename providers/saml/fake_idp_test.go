@@ -10,10 +10,12 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,6 +75,19 @@ type env struct {
 	mdFile string
 	cfg    Config
 	clock  *clock
+	// idpDown makes the probe of the fake IdP's sign-on endpoint fail.
+	idpDown atomic.Bool
+}
+
+// dial stands for the network between the broker and the fake IdP, which has no
+// listener: its sign-on endpoint "answers" unless idpDown is set.
+func (e *env) dial(_ context.Context, _, addr string) (net.Conn, error) {
+	if addr != "idp.barreau.example:443" || e.idpDown.Load() {
+		return nil, fmt.Errorf("dial %s: connection refused", addr)
+	}
+	a, b := net.Pipe()
+	_ = b.Close()
+	return a, nil
 }
 
 const spEntityID = "https://justiceconnect.example/saml/sp"
@@ -96,7 +111,7 @@ func newEnv(t testing.TB, withSPKey bool) *env {
 
 func (e *env) newProvider(t testing.TB) *Provider {
 	t.Helper()
-	p, err := New(e.cfg, Options{Logger: testLogger(t), Now: e.clock.Now, ReplayCache: e.replay})
+	p, err := New(e.cfg, Options{Logger: testLogger(t), Now: e.clock.Now, ReplayCache: e.replay, Dial: e.dial})
 	if err != nil {
 		t.Fatal(err)
 	}

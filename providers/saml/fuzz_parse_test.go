@@ -45,7 +45,7 @@ func (acceptAll) UseOnce(context.Context, string, string, time.Time) error { ret
 // signature by an unknown key.
 func FuzzParseResponse(f *testing.F) {
 	e := newEnv(f, true)
-	p, err := New(e.cfg, Options{Logger: slog.New(slog.DiscardHandler), Now: e.clock.Now, ReplayCache: acceptAll{}})
+	p, err := New(e.cfg, Options{Logger: slog.New(slog.DiscardHandler), Now: e.clock.Now, ReplayCache: acceptAll{}, Dial: e.dial})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -28,7 +28,7 @@ import (
 func FuzzComplete(f *testing.F) {
 	e := newEnv(f, true)
 	// *testing.F cannot log from inside the fuzz function.
-	p, err := New(e.cfg, Options{Logger: slog.New(slog.DiscardHandler), Now: e.clock.Now, ReplayCache: e.replay})
+	p, err := New(e.cfg, Options{Logger: slog.New(slog.DiscardHandler), Now: e.clock.Now, ReplayCache: e.replay, Dial: e.dial})
 	if err != nil {
 		f.Fatal(err)
 	}

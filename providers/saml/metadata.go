@@ -279,6 +279,9 @@ func (p *Provider) Check(ctx context.Context) error {
 	now := p.now()
 	for _, c := range md.certs {
 		if !now.Before(c.NotBefore) && !now.After(c.NotAfter) {
+			if err := p.reachable(ctx, md); err != nil {
+				return fmt.Errorf("saml: check: %w", err)
+			}
 			return nil
 		}
 	}

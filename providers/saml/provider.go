@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -59,6 +60,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// ReplayCache makes request IDs and assertion IDs single-use. Required.
 	ReplayCache ReplayCache
+	// Dial opens the TCP connection that probes the IdP's sign-on endpoint
+	// (reach.go); defaults to net.Dialer's.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Provider is a SAML 2.0 service provider for one IdP.
@@ -72,6 +76,9 @@ type Provider struct {
 	maxBytes   int64
 	key        *rsa.PrivateKey
 	cert       *x509.Certificate
+
+	dial  func(ctx context.Context, network, addr string) (net.Conn, error)
+	reach reachability
 
 	refreshMu   sync.Mutex // one metadata load at a time
 	mu          sync.RWMutex
@@ -100,6 +107,7 @@ func New(cfg Config, opts Options) (*Provider, error) {
 		log:        opts.Logger,
 		now:        opts.Now,
 		httpClient: opts.HTTPClient,
+		dial:       opts.Dial,
 		replay:     opts.ReplayCache,
 		refresh:    cfg.MetadataRefresh,
 		maxBytes:   cfg.MaxResponseBytes,
@@ -234,6 +242,11 @@ func (p *Provider) Begin(ctx context.Context, req providers.LoginRequest) (provi
 	md := p.current()
 	if md == nil {
 		return providers.Step{}, fmt.Errorf("saml: begin: %w: no IdP metadata", providers.ErrUnavailable)
+	}
+	// Never send the browser to an IdP that does not answer: the person would
+	// see their browser's connection error instead of the broker's page.
+	if err := p.probe(ctx, md); err != nil {
+		return providers.Step{}, fmt.Errorf("saml: begin: %w", err)
 	}
 	if req.State == "" || len(req.State) > maxRelayState {
 		return providers.Step{}, fmt.Errorf("saml: begin: state must be 1 to %d bytes (SAML Bindings §3.4.3)", maxRelayState)
