@@ -257,6 +257,12 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Broker, error) {
 		pages.Render(w, r, http.StatusOK, web.MessagePage{Lang: lang, CorrelationID: oidc.CorrelationID(r), Title: "JusticeConnect",
 			Message: "Service d'identification des professionnels de la justice."})
 	})
+	// Any other path: the French (or English) 404 page with its incident
+	// reference, not net/http's plain text.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		pages.Render(w, r, http.StatusNotFound, web.ErrorPage{Lang: pages.Lang(r, ""), CorrelationID: oidc.CorrelationID(r),
+			Status: http.StatusNotFound, Message: web.KeyNotFound})
+	})
 	b.card = b.cardHandler(pages, loginHandler)
 	m := metrics.New()
 	b.Metrics = m

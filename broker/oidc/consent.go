@@ -3,6 +3,7 @@ package oidc
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,18 +16,10 @@ import (
 	"github.com/justiceconnect/justiceconnect/broker/web"
 )
 
-// scopeLabels say in plain French what each scope gives the partner (consent page).
-var scopeLabels = map[string][2]string{
-	"profile":        {"Vos nom et prénom", ""},
-	"email":          {"Votre adresse électronique", ""},
-	"uid":            {"Votre identifiant auprès de votre fournisseur d'identité", ""},
-	"idp_id":         {"Le fournisseur d'identité que vous avez utilisé", ""},
-	"idp_acr":        {"Le niveau de sécurité de votre connexion chez ce fournisseur", ""},
-	"profession":     {"Votre profession, votre numéro professionnel et votre organisation", "Par exemple : magistrat, greffier, avocat, commissaire de justice."},
-	"jurisdictions":  {"Les juridictions où vous exercez", ""},
-	"justice_roles":  {"Vos fonctions dans ces juridictions", "Par exemple : juge des enfants au tribunal judiciaire de Paris."},
-	"offline_access": {"Un accès qui reste valable après votre déconnexion", "L'application pourra obtenir de nouveaux jetons sans vous redemander de vous connecter."},
-}
+// consentScopes are the scopes the consent page describes, in this order; their
+// texts are broker/web's "scope.<name>" (and "scope.<name>.detail" where an
+// example helps), in the page's language. openid alone shares nothing to list.
+var consentScopes = []string{"profile", "email", "uid", "idp_id", "idp_acr", "profession", "jurisdictions", "justice_roles", "offline_access"}
 
 // askConsent keeps the authenticated request in a flow and sends the person to the
 // consent page.
@@ -62,9 +55,12 @@ func (s *Server) consentPage(w http.ResponseWriter, r *http.Request) {
 	lang := s.cfg.Pages.Lang(r, f.Query.Get("ui_locales"))
 	var items []web.ConsentItem
 	for _, sc := range strings.Fields(f.Query.Get("scope")) {
-		if l, ok := scopeLabels[sc]; ok {
-			items = append(items, web.ConsentItem{Label: l[0], Detail: l[1]})
+		if !slices.Contains(consentScopes, sc) {
+			continue
 		}
+		label, _ := s.cfg.Pages.Lookup(lang, "scope."+sc)
+		detail, _ := s.cfg.Pages.Lookup(lang, "scope."+sc+".detail")
+		items = append(items, web.ConsentItem{Label: label, Detail: detail})
 	}
 	org := client.Organization
 	if org == "" {

@@ -105,7 +105,7 @@ func (s *Server) endSession(w http.ResponseWriter, r *http.Request) {
 func (s *Server) endSessionConfirm(w http.ResponseWriter, r *http.Request) {
 	if r.PostFormValue("decision") != "logout" {
 		// "Annuler": the session stays.
-		lang := s.cfg.Pages.Lang(r, "")
+		lang := s.cfg.Pages.Lang(r, r.PostFormValue("ui_locales"))
 		s.cfg.Pages.Render(w, r, http.StatusOK, web.MessagePage{Lang: lang, CorrelationID: CorrelationID(r),
 			Title: s.cfg.Pages.T(lang, "logout.cancelled.title"), Message: s.cfg.Pages.T(lang, "logout.cancelled")})
 		return
@@ -124,8 +124,14 @@ func (s *Server) endSessionConfirm(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) confirmLogout(w http.ResponseWriter, r *http.Request) {
 	lang := s.cfg.Pages.Lang(r, r.Form.Get("ui_locales"))
+	// The pages after the confirmation (logged out, cancelled) keep the
+	// language the client asked for (OIDC Core 3.1.2.1 ui_locales).
+	hidden := map[string]string{}
+	if ul := r.Form.Get("ui_locales"); ul != "" {
+		hidden["ui_locales"] = ul
+	}
 	s.cfg.Pages.Render(w, r, http.StatusOK, web.LogoutConfirmPage{Lang: lang, CorrelationID: CorrelationID(r),
-		Action: "/session/end/confirm", Hidden: map[string]string{}})
+		Action: "/session/end/confirm", Hidden: hidden})
 }
 
 func (s *Server) loggedOut(w http.ResponseWriter, r *http.Request) {

@@ -48,6 +48,10 @@ var accountMessages = map[string]map[string]string{
 		"scope.jurisdictions":  "Les juridictions où vous exercez",
 		"scope.justice_roles":  "Vos fonctions dans ces juridictions",
 		"scope.offline_access": "Un accès qui reste valable après votre déconnexion",
+
+		"scope.profession.detail":     "Par exemple : magistrat, greffier, avocat, commissaire de justice.",
+		"scope.justice_roles.detail":  "Par exemple : juge des enfants au tribunal judiciaire de Paris.",
+		"scope.offline_access.detail": "L’application pourra obtenir de nouveaux jetons sans vous redemander de vous connecter.",
 	},
 	English: {
 		"about.title":          "What is {product}?",
@@ -88,6 +92,10 @@ var accountMessages = map[string]map[string]string{
 		"scope.jurisdictions":  "The courts where you work",
 		"scope.justice_roles":  "Your functions in those courts",
 		"scope.offline_access": "Access that stays valid after you log out",
+
+		"scope.profession.detail":     "For example: judge, court clerk, lawyer, commissaire de justice.",
+		"scope.justice_roles.detail":  "For example: children's judge at the judicial court of Paris.",
+		"scope.offline_access.detail": "The application can get new tokens without asking you to log in again.",
 	},
 }
 
