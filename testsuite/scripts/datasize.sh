@@ -2,7 +2,7 @@
 # datasize.sh measures what a big store costs (issue #8): two demo brokers run side
 # by side on 127.0.0.1, one on an empty store and one on a store filled with
 # ROWS realistic rows (`justiceconnect-load fill`: SSO sessions, codes, access and
-# refresh tokens of logins at three applications), half of them expired.
+# refresh tokens of logins at three applications), EXPIRED (0.5) of them expired.
 #
 #  1. cleanup: right after the filled broker starts, an SSO load runs on it for
 #     CLEAN_S seconds with a timeline every second; its first cleanup (one minute
@@ -17,11 +17,17 @@
 #   testsuite/scripts/datasize.sh                 # from the module root
 #   ROWS=2000000 DURATION=10s ROUNDS=2 OUT=/tmp/ds testsuite/scripts/datasize.sh
 #
+# JC_BIN=/path/to/justiceconnect runs another build of the broker (an older
+# commit, to compare its cleanup); RATES=0 stops after the cleanup phase;
+# KEEP_SEED=1 keeps a copy of the filled data directory before the broker runs on
+# it (OUT/filled-seed) and SEED_DIR=that copy starts from it instead of filling.
+#
 # Loopback only; bounded: about 3 min of fill for 2M rows, then
 # 2*CLEAN_S + 8*ROUNDS*DURATION of load. Needs sqlite3 and jq.
 set -eu
 cd "$(dirname "$0")/../.."
 ROWS=${ROWS:-2000000}
+EXPIRED=${EXPIRED:-0.5}
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-2}
 CLEAN_S=${CLEAN_S:-100}
@@ -32,7 +38,12 @@ OUT=${OUT:-$(mktemp -d /tmp/jc-datasize.XXXXXX)}
 mkdir -p "$OUT"
 echo "datasize: results in $OUT"
 
-go build -o "$OUT/justiceconnect" ./cmd/justiceconnect
+RATES=${RATES:-1}
+if [ -n "${JC_BIN:-}" ]; then
+	cp "$JC_BIN" "$OUT/justiceconnect"
+else
+	go build -o "$OUT/justiceconnect" ./cmd/justiceconnect
+fi
 go build -o "$OUT/justiceconnect-load" ./cmd/justiceconnect-load
 JC=$OUT/justiceconnect
 LOAD=$OUT/justiceconnect-load
@@ -81,10 +92,18 @@ EOF
 }
 
 prepare empty "$PORT_E"
-prepare filled "$PORT_F"
-echo "datasize: filling $ROWS rows (half expired)"
-"$LOAD" fill --sqlite "$OUT/filled/justiceconnect.db" --rows "$ROWS" --expired 0.5 >"$OUT/fill.json"
-cat "$OUT/fill.json"
+[ -n "${SEED_DIR:-}" ] || prepare filled "$PORT_F"
+if [ -n "${SEED_DIR:-}" ]; then
+	# A filled data directory of an earlier run: its store, secrets and key.
+	rm -rf "$OUT/filled"
+	cp -r "$SEED_DIR" "$OUT/filled"
+	echo "datasize: filled store copied from $SEED_DIR"
+else
+	echo "datasize: filling $ROWS rows ($EXPIRED of them expired)"
+	"$LOAD" fill --sqlite "$OUT/filled/justiceconnect.db" --rows "$ROWS" --expired "$EXPIRED" >"$OUT/fill.json"
+	cat "$OUT/fill.json"
+	if [ "${KEEP_SEED:-0}" = 1 ]; then cp -r "$OUT/filled" "$OUT/filled-seed"; fi
+fi
 
 count() {
 	sqlite3 "$OUT/$1/justiceconnect.db" "SELECT (SELECT count(*) FROM oauth_access_tokens) + (SELECT count(*) FROM oauth_refresh_tokens) + (SELECT count(*) FROM oauth_codes) + (SELECT count(*) FROM sso_sessions)"
@@ -94,7 +113,7 @@ count() {
 run() {
 	name=$1 sc=$2 tag=$3
 	shift 3
-	echo "$(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg) $name $sc $tag" | tee -a "$OUT/loadavg.log"
+	echo "$(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg) $name $sc $tag, $(count "$name") rows" | tee -a "$OUT/loadavg.log"
 	"$LOAD" --demo-json "$OUT/$name.json" --scenario "$sc" --concurrency "$CONC" --pid "$(cat "$OUT/$name.pid")" \
 		--store-file "$OUT/$name/justiceconnect.db" --progress=false --json "$@" >"$OUT/$tag.json" 2>"$OUT/$tag.err" || {
 		echo "datasize: $tag failed (exit $?)" >&2
@@ -120,6 +139,12 @@ kill $COUNTER
 echo "datasize: rows after the first cleanup: $(count filled)"
 run empty sso cleanup-empty --duration "${CLEAN_S}s" --sample-every 1s
 
+for name in filled empty; do
+	jq -r "\"cleanup run on $name: \" + (.ops[] | select(.op == \"sso\") | \"\(.per_s | floor) sso/s, p99 \(.p99_ms) ms, max \(.max_ms) ms\") + \"; worst second: p99 \" + ([.samples[].p99_ms] | max | tostring) + \" ms, max \" + ([.samples[].max_ms] | max | tostring) + \" ms\"" "$OUT/cleanup-$name.json"
+done
+echo "filled store rows over time (s rows): $(tr '\n' ' ' <"$OUT/filled-rows.log" | cut -c1-600)"
+[ "$RATES" != 0 ] || exit 0
+
 for sc in cc sso refresh introspect; do
 	r=1
 	while [ $r -le "$ROUNDS" ]; do
@@ -132,7 +157,7 @@ for sc in cc sso refresh introspect; do
 done
 
 echo
-echo "datasize: $ROWS rows filled; ratios filled/empty (ops/s summed over $ROUNDS rounds), p99 in ms"
+echo "datasize: $ROWS rows filled; ratios filled/empty of the mean ops/s over $ROUNDS rounds; the worst p99 in ms"
 printf '%-11s %10s %10s %7s %9s %9s\n' scenario empty/s filled/s ratio p99-empty p99-filled
 for sc in cc sso refresh introspect; do
 	e=$(jq -s "map(.ops[] | select(.op == \"$sc\") | .per_s) | add / length" "$OUT"/$sc-empty-*.json)
@@ -141,7 +166,3 @@ for sc in cc sso refresh introspect; do
 	pf=$(jq -s "map(.ops[] | select(.op == \"$sc\") | .p99_ms) | max" "$OUT"/$sc-filled-*.json)
 	printf '%-11s %10.1f %10.1f %7.3f %9.1f %9.1f\n' "$sc" "$e" "$f" "$(echo "$f $e" | awk '{print $1/$2}')" "$pe" "$pf"
 done
-for name in filled empty; do
-	jq -r "\"cleanup run on $name: \" + (.ops[] | select(.op == \"sso\") | \"\(.per_s | floor) sso/s, p99 \(.p99_ms) ms, max \(.max_ms) ms\") + \"; worst second: p99 \" + ([.samples[].p99_ms] | max | tostring) + \" ms, max \" + ([.samples[].max_ms] | max | tostring) + \" ms\"" "$OUT/cleanup-$name.json"
-done
-echo "filled store rows over time (s rows): $(tr '\n' ' ' <"$OUT/filled-rows.log" | cut -c1-400)"
