@@ -26,8 +26,25 @@ var errTooManyRequests = &fosite.RFC6749Error{ErrorField: "temporarily_unavailab
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	sess := session.New()
-	ar, err := s.provider.NewAccessRequest(ctx, r, sess)
+	// The tokens and their audit event are written in one transaction (fosite's own
+	// transactions join it): one commit per token response, and never a token
+	// without its event. It begins before NewAccessRequest so that the PKCE
+	// session fosite deletes there goes in it too. The SQLite store takes its
+	// writer at the first write (signing runs before); every write until the
+	// commit must use txCtx.
+	txCtx, err := fositestorage.MaybeBeginTx(ctx, s.cfg.Store)
 	if err != nil {
+		s.tokenError(w, r, nil, fosite.ErrTemporarilyUnavailable.WithWrap(err))
+		return
+	}
+	// keep ends the transaction when no token is issued: what NewAccessRequest
+	// wrote is kept, as when it wrote outside a transaction (the spent PKCE
+	// session, and the grant's tokens fosite revokes when a code or refresh token
+	// is replayed, RFC 9700 §4.14.2).
+	keep := func() { _ = fositestorage.MaybeCommitTx(txCtx, s.cfg.Store) }
+	ar, err := s.provider.NewAccessRequest(txCtx, r, sess)
+	if err != nil {
+		keep()
 		s.tokenError(w, r, ar, err)
 		return
 	}
@@ -35,6 +52,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	// allowance by naming it; nothing has been consumed yet (codes and refresh
 	// tokens are spent by NewAccessResponse).
 	if ok, wait := s.cfg.TokenLimiter.Allow(ar.GetClient().GetID()); !ok {
+		keep()
 		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfter(wait)))
 		s.tokenError(w, r, ar, errTooManyRequests)
 		return
@@ -53,18 +71,13 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if ar.GetGrantTypes().ExactOne("refresh_token") {
-		if err := s.recheck(r, ar); err != nil {
+		// In txCtx: a revocation must not wait for the writer this transaction
+		// may hold (client assertion jti recorded by NewAccessRequest).
+		if err := s.recheck(r.WithContext(txCtx), ar); err != nil {
+			keep()
 			s.tokenError(w, r, ar, err)
 			return
 		}
-	}
-	// The tokens and their audit event are written in one transaction (fosite's own
-	// transactions join it): one commit per token response, and never a token
-	// without its event. Every write until the commit must use txCtx.
-	txCtx, err := fositestorage.MaybeBeginTx(ctx, s.cfg.Store)
-	if err != nil {
-		s.tokenError(w, r, ar, fosite.ErrTemporarilyUnavailable.WithWrap(err))
-		return
 	}
 	resp, err := s.provider.NewAccessResponse(txCtx, ar)
 	if err != nil {

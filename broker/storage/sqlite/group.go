@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -30,8 +31,8 @@ var errRolledBack = errors.New("transaction rolled back after a failed statement
 // keep the lock short and the commits few:
 //
 //   - A transaction begins lazily (lazyTx): nothing is locked until its first
-//     statement, so what a caller does between BeginTX and its first statement
-//     (fosite signs tokens there) runs on every core in parallel.
+//     write, so what a caller does between BeginTX and its first write (fosite
+//     signs tokens there) runs on every core in parallel.
 //   - Group commit: the statements of one transaction run inside a SAVEPOINT of a
 //     shared outer transaction (BEGIN IMMEDIATE); when it ends, the next waiting
 //     transaction runs in the same outer transaction, and the last one of the
@@ -228,24 +229,57 @@ func (w *groupWriter) ping(ctx context.Context) error {
 	return w.conn.PingContext(ctx)
 }
 
-// lazyTx is one store transaction: it takes the connection at its first
-// statement (or at LockAuditChain) and keeps it until Commit or Rollback.
+// lazyTx is one store transaction: it takes the connection at its first write
+// (or at LockAuditChain) and keeps it until Commit or Rollback.
 type lazyTx struct {
 	w      *groupWriter
-	mu     sync.Mutex // sqlstore calls a transaction from one goroutine; this guards misuse
+	r      sqlstore.Querier // the reader pool, for reads before the first write
+	mu     sync.Mutex       // sqlstore calls a transaction from one goroutine; this guards misuse
 	held   bool
 	done   bool
 	failed error
+	later  []pendingExec // ExecLater statements not run yet
 }
 
-var _ sqlstore.Tx = (*lazyTx)(nil)
+type pendingExec struct {
+	query string
+	args  []any
+}
 
-func (t *lazyTx) start(ctx context.Context) error {
+var (
+	_ sqlstore.Tx       = (*lazyTx)(nil)
+	_ sqlstore.Deferrer = (*lazyTx)(nil)
+)
+
+// ExecLater implements sqlstore.Deferrer: the statement runs when the
+// transaction takes the writer (its first write, or its commit).
+func (t *lazyTx) ExecLater(query string, args ...any) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.later = append(t.later, pendingExec{query, args})
+}
+
+// isRead reports a plain SELECT; an UPDATE ... RETURNING read through Query is a
+// write.
+func isRead(query string) bool {
+	q := strings.TrimLeft(query, " \t\n")
+	return len(q) >= 6 && strings.EqualFold(q[:6], "SELECT")
+}
+
+// check reports a transaction that can run no more statements.
+func (t *lazyTx) check() error {
 	if t.done {
 		return errors.New("storage: sqlite: transaction already ended")
 	}
 	if t.failed != nil {
 		return fmt.Errorf("%w: %w", errRolledBack, t.failed)
+	}
+	return nil
+}
+
+func (t *lazyTx) start(ctx context.Context) error {
+	if err := t.check(); err != nil {
+		return err
 	}
 	if t.held {
 		return nil
@@ -259,6 +293,12 @@ func (t *lazyTx) start(ctx context.Context) error {
 		return err
 	}
 	t.held = true
+	for _, p := range t.later {
+		if _, err := t.w.exec(context.WithoutCancel(ctx), p.query, p.args...); err != nil {
+			return t.fail(err)
+		}
+	}
+	t.later = nil
 	return nil
 }
 
@@ -287,9 +327,23 @@ func (t *lazyTx) Exec(ctx context.Context, query string, args ...any) (int64, er
 	return n, t.fail(err)
 }
 
+// Query and QueryRow read from the reader pool until the transaction's first
+// write: like PostgreSQL's READ COMMITTED, a read sees what is committed, and the
+// writes that depend on it are conditional (InvalidateAuthorizeCodeSession,
+// RotateRefreshToken update only an active row), so reading first does not hold
+// the writer while the caller works on what it read (fosite re-reads the code,
+// then signs two tokens). After the first write, reads see the transaction's own
+// writes. The audit chain head is read after LockAuditChain, which takes the
+// writer.
 func (t *lazyTx) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	if !t.held && isRead(query) {
+		return t.r.Query(ctx, query, args...)
+	}
 	if err := t.start(ctx); err != nil {
 		return nil, err
 	}
@@ -313,6 +367,12 @@ func (t *lazyTx) Query(ctx context.Context, query string, args ...any) (sqlstore
 func (t *lazyTx) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if err := t.check(); err != nil {
+		return errRow{err}
+	}
+	if !t.held && isRead(query) {
+		return t.r.QueryRow(ctx, query, args...)
+	}
 	if err := t.start(ctx); err != nil {
 		return errRow{err}
 	}
@@ -334,6 +394,12 @@ func (t *lazyTx) Commit(ctx context.Context) error {
 	defer t.mu.Unlock()
 	if t.done {
 		return errors.New("storage: sqlite: transaction already ended")
+	}
+	if !t.held && len(t.later) > 0 && t.failed == nil {
+		if err := t.start(ctx); err != nil && !t.held {
+			t.done = true
+			return err
+		}
 	}
 	t.done = true
 	if !t.held {
@@ -395,6 +461,15 @@ func (r txRows) Err() error { return r.t.fail(r.Rows.Err()) }
 // the connection.
 type autocommitWriter struct{ w *groupWriter }
 
+// hold returns a transaction that already holds the writer, for a statement that
+// must run on it even though it is read through Query or QueryRow.
+func (a autocommitWriter) hold(ctx context.Context) (*lazyTx, error) {
+	t := &lazyTx{w: a.w}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t, t.start(ctx)
+}
+
 func (a autocommitWriter) Exec(ctx context.Context, query string, args ...any) (int64, error) {
 	t := &lazyTx{w: a.w}
 	n, err := t.Exec(ctx, query, args...)
@@ -409,7 +484,10 @@ func (a autocommitWriter) Query(ctx context.Context, query string, args ...any) 
 	// A statement with RETURNING reads its result after the write; buffering it
 	// would be needed to commit first. No caller writes through Query outside a
 	// transaction, so run it in a transaction committed when the rows close.
-	t := &lazyTx{w: a.w}
+	t, err := a.hold(ctx)
+	if err != nil {
+		return nil, err
+	}
 	rows, err := t.Query(ctx, query, args...)
 	if err != nil {
 		_ = t.Rollback(ctx)
@@ -430,8 +508,11 @@ type autocommitRow struct {
 }
 
 func (r autocommitRow) Scan(dest ...any) error {
-	t := &lazyTx{w: r.a.w}
-	err := t.QueryRow(r.ctx, r.query, r.args...).Scan(dest...)
+	t, err := r.a.hold(r.ctx)
+	if err != nil {
+		return err
+	}
+	err = t.QueryRow(r.ctx, r.query, r.args...).Scan(dest...)
 	if err != nil {
 		_ = t.Rollback(r.ctx)
 		return err

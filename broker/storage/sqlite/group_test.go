@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ory/fosite"
+
 	"github.com/justiceconnect/justiceconnect/broker/storage"
+	"github.com/justiceconnect/justiceconnect/broker/storage/storagetest"
 )
 
 // groupEnv is a store where using the marker "doom" aborts the whole SQLite
@@ -241,4 +245,86 @@ func TestGroupConcurrentAudit(t *testing.T) {
 		prev = e.Hash
 	}
 	t.Logf("%d transactions in %d commits", workers*each, b.w.commits.Load()-before)
+}
+
+// TestGroupReadsBeforeFirstWrite: a transaction that has only read does not hold
+// the writer (fosite reads the code, then signs, then writes), and once it writes
+// it reads its own writes.
+func TestGroupReadsBeforeFirstWrite(t *testing.T) {
+	s, _ := groupEnv(t)
+	txCtx, err := s.BeginTX(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetClient(txCtx, "nobody"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("GetClient = %v, want ErrNotFound", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- member(context.Background(), s, "other", false) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a transaction that only read holds the writer")
+	}
+	if err := s.CreateClient(txCtx, &storage.Client{ID: "mine"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetClient(txCtx, "mine"); err != nil {
+		t.Errorf("read after own write: %v", err)
+	}
+	if _, err := s.GetClient(context.Background(), "mine"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("uncommitted client visible outside the transaction: %v", err)
+	}
+	if err := s.Commit(txCtx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetClient(context.Background(), "mine"); err != nil {
+		t.Errorf("after commit: %v", err)
+	}
+}
+
+// TestGroupDeferredDelete: fosite deletes the PKCE session before it signs the
+// tokens; inside a transaction the delete waits for the transaction's first write
+// or its commit, so it does not hold the writer, and it is undone by a rollback.
+func TestGroupDeferredDelete(t *testing.T) {
+	s, _ := groupEnv(t)
+	ctx := context.Background()
+	c := &storage.Client{ID: "c"}
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"rolled-back", "committed"} {
+		req := &fosite.Request{ID: key, Client: c, Session: new(storagetest.Session), Form: url.Values{}}
+		if err := s.CreatePKCERequestSession(ctx, key, req); err != nil {
+			t.Fatal(err)
+		}
+		txCtx, err := s.BeginTX(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeletePKCERequestSession(txCtx, key); err != nil {
+			t.Fatal(err)
+		}
+		if err := member(ctx, s, "while-"+key, false); err != nil {
+			t.Fatalf("a deferred delete holds the writer: %v", err)
+		}
+		if key == "rolled-back" {
+			err = s.Rollback(txCtx)
+		} else {
+			err = s.Commit(txCtx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.GetPKCERequestSession(ctx, key, new(storagetest.Session))
+		if key == "rolled-back" && err != nil {
+			t.Errorf("%s: PKCE session gone: %v", key, err)
+		}
+		if key == "committed" && !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("%s: PKCE session still there: %v", key, err)
+		}
+	}
 }

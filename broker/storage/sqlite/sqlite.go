@@ -119,7 +119,7 @@ func (b *backend) Begin(context.Context) (sqlstore.Tx, error) {
 	if b.w.closed.Load() {
 		return nil, errClosed
 	}
-	return &lazyTx{w: b.w}, nil
+	return &lazyTx{w: b.w, r: b.reader}, nil
 }
 
 // LockAuditChain takes the write connection now if the transaction has not yet:

@@ -33,6 +33,13 @@ type Tx interface {
 	Rollback(ctx context.Context) error
 }
 
+// Deferrer is a Tx that can put off a write whose result nobody reads until its
+// next statement or its commit, so that it does not take a lock early. Its
+// error, if any, fails that statement or the commit.
+type Deferrer interface {
+	ExecLater(query string, args ...any)
+}
+
 // Backend is what a database package provides to the shared store.
 type Backend interface {
 	// Reader runs reads outside a transaction.

@@ -230,7 +230,15 @@ func (s *Store) getRequest(ctx context.Context, op, table, key string, proto fos
 func (s *Store) deleteRequest(ctx context.Context, op, table, key string) error {
 	// Deleting an absent row is not an error: fosite deletes PKCE and OIDC sessions
 	// after use and the refresh-reuse handler deletes the replayed token.
-	_, err := s.writer(ctx).Exec(ctx, "DELETE FROM "+table+" WHERE signature = ?", hashKey(key))
+	q, args := "DELETE FROM "+table+" WHERE signature = ?", []any{hashKey(key)}
+	w := s.writer(ctx)
+	if d, ok := w.(Deferrer); ok {
+		// Nothing reads the result: let the transaction run it with its other
+		// writes (fosite deletes the PKCE session before it signs the tokens).
+		d.ExecLater(q, args...)
+		return nil
+	}
+	_, err := w.Exec(ctx, q, args...)
 	return s.wrap(op, err)
 }
 
