@@ -256,6 +256,13 @@ var (
 func (t *lazyTx) ExecLater(query string, args ...any) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.held && t.check() == nil {
+		// The writer is already ours: run it now, in order with the others.
+		if _, err := t.w.exec(context.Background(), query, args...); err != nil {
+			t.fail(err) //nolint:errcheck // reported by the next statement or the commit
+		}
+		return
+	}
 	t.later = append(t.later, pendingExec{query, args})
 }
 

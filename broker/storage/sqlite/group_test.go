@@ -296,7 +296,7 @@ func TestGroupDeferredDelete(t *testing.T) {
 	if err := s.CreateClient(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{"rolled-back", "committed"} {
+	for _, key := range []string{"rolled-back", "committed", "after-a-write"} {
 		req := &fosite.Request{ID: key, Client: c, Session: new(storagetest.Session), Form: url.Values{}}
 		if err := s.CreatePKCERequestSession(ctx, key, req); err != nil {
 			t.Fatal(err)
@@ -305,11 +305,18 @@ func TestGroupDeferredDelete(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if key == "after-a-write" {
+			if err := s.UseOnce(txCtx, "ns", key, time.Now().Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if err := s.DeletePKCERequestSession(txCtx, key); err != nil {
 			t.Fatal(err)
 		}
-		if err := member(ctx, s, "while-"+key, false); err != nil {
-			t.Fatalf("a deferred delete holds the writer: %v", err)
+		if key != "after-a-write" {
+			if err := member(ctx, s, "while-"+key, false); err != nil {
+				t.Fatalf("a deferred delete holds the writer: %v", err)
+			}
 		}
 		if key == "rolled-back" {
 			err = s.Rollback(txCtx)
@@ -323,7 +330,7 @@ func TestGroupDeferredDelete(t *testing.T) {
 		if key == "rolled-back" && err != nil {
 			t.Errorf("%s: PKCE session gone: %v", key, err)
 		}
-		if key == "committed" && !errors.Is(err, storage.ErrNotFound) {
+		if key != "rolled-back" && !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("%s: PKCE session still there: %v", key, err)
 		}
 	}
