@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/justiceconnect/justiceconnect/testsuite/peer"
@@ -228,4 +229,48 @@ func TestCardPageWithoutCard(t *testing.T) {
 		b.Submit(tc.retry, chromedp.Click(chromedp.CSS(`a.fr-btn`), chromedp.NodeVisible))
 		at(t, b, "back at the chooser", s.issuer+"/login?", tc.chooser, labelCard)
 	}
+}
+
+// TestWithoutJavaScript: with scripts disabled in Chromium (issue #6: pages work
+// without JavaScript), a lawyer logs in at A through the bar's IdP (its response
+// page then needs one press on its button), consents at partner B after SSO,
+// withdraws on /compte, and logs out at A through the IdP's single logout.
+func TestWithoutJavaScript(t *testing.T) {
+	s := startStack(t, stackOptions{upstreams: true, apacheKind: "partner"})
+	b := s.browser
+	if _, err := chromedp.Call(b.Ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+		t.Fatalf("disable scripts: %v", err)
+	}
+	b.Open(s.a.URL + "/login")
+	expect(t, b, "chooser", chooserTitle, labelBarreau)
+	choose(t, b, "barreau")
+	s.sspLoginForm(t, "SimpleSAMLphp without JavaScript")
+	s.sspSubmit(t, "adupont", peer.DefaultSAMLUsers()[0].Password)
+	// SimpleSAMLphp's response page: without scripts the person presses its button.
+	p := at(t, b, "SimpleSAMLphp's response page", s.ssp.BaseURL, "JavaScript")
+	b.Screenshot("saml-idp-post-noscript")
+	if strings.HasPrefix(p.loc, s.a.URL) {
+		t.Fatal("the response was posted without a press: scripts ran")
+	}
+	// Its <noscript> button (the scripted one is display:none).
+	b.Submit("press the IdP's button", chromedp.Click(chromedp.CSS(`form button[type=submit]`), chromedp.NodeVisible))
+	at(t, b, "A after the lawyer's login", s.a.URL+"/me", "Connecté", "avocat", "Paris")
+
+	b.Open(s.b.URL + peer.ApacheClaimsPath)
+	shot(t, b, "consent-noscript", consentTitle, "Médiation Exemple")
+	b.Submit("Autoriser", chromedp.Click(chromedp.CSS(`button[name=decision][value=allow]`), chromedp.NodeVisible))
+	expect(t, b, "B after consent", "Plateforme partenaire : connecté", "avocat")
+	b.Open(s.issuer + "/compte")
+	shot(t, b, "account-noscript", "Plateforme partenaire (B)", "Retirer mon accord")
+	b.Submit("Retirer mon accord", chromedp.Click(chromedp.CSS(withdrawButton), chromedp.NodeVisible))
+	expect(t, b, "/compte after withdrawal", "Votre accord a été retiré")
+
+	b.Open(s.a.URL + "/me")
+	b.ForgetVisited()
+	b.Submit("logout at A", chromedp.Click(chromedp.ID("logout"), chromedp.NodeVisible))
+	at(t, b, "A after logout", s.a.URL+"/logged-out", "Vous êtes déconnecté de l'application A")
+	if !contains(visitedPaths(b, s.ssp.BaseURL), "/saml2/idp/SingleLogoutService.php") {
+		t.Errorf("logout did not reach the IdP's single logout: %v", b.Visited())
+	}
+	s.noBrokerSession(t, "after logout")
 }
