@@ -275,13 +275,18 @@ func (g *generator) login(ctx context.Context, st storage.Store, expired bool, r
 			AuthenticationMethodsReferences: []string{"pwd"}, Extra: map[string]any{"sid": sid}}
 		s.Headers = &jwt.Headers{Extra: map[string]any{"kid": "k-" + sid[:8]}}
 		s.Claims = map[string]any{"given_name": "Camille", "family_name": "Martin", "profession": profession, "courts": []string{court}}
-		exp := issued
+		// Access tokens live 15 minutes, refresh tokens 12 hours. A live login's
+		// access tokens expire one to two hours from now instead, so that a
+		// measurement on the filled store does not watch them expire and the
+		// cleanup delete them meanwhile.
+		atExp, rtExp := issued.Add(15*time.Minute), issued.Add(12*time.Hour)
 		if !expired {
-			exp = g.now // live tokens are valid from now on
+			atExp = g.now.Add(time.Hour + time.Duration(g.rng.Int64N(int64(time.Hour))))
+			rtExp = g.now.Add(12 * time.Hour)
 		}
 		s.SetExpiresAt(fosite.AuthorizeCode, issued.Add(time.Minute))
-		s.SetExpiresAt(fosite.AccessToken, exp.Add(15*time.Minute))
-		s.SetExpiresAt(fosite.RefreshToken, exp.Add(12*time.Hour))
+		s.SetExpiresAt(fosite.AccessToken, atExp)
+		s.SetExpiresAt(fosite.RefreshToken, rtExp)
 		redirect := "http://127.0.0.1/callback"
 		if len(c.RedirectURIs) > 0 {
 			redirect = c.RedirectURIs[0]
