@@ -5,7 +5,5 @@
 // whose own login forms are filled in the browser. Tests assert on what the pages
 // show and on the claims the RPs received, and save a full-page screenshot of
 // every page met (French and English) under $JC_ARTIFACTS (default
-// testsuite/browser/artifacts, gitignored). Broker bugs a test observes are
-// logged as "KNOWN BROKER BUG" and end the test as skipped with their list once
-// every other check ran (a real failure still fails it).
+// testsuite/browser/artifacts, gitignored).
 package browser

@@ -380,7 +380,6 @@ func authQuery(client, redirectURI, uiLocales string) string {
 func TestSAMLIdPDownInBrowser(t *testing.T) {
 	s := startStack(t, stackOptions{upstreams: true})
 	b := s.browser
-	bugs := &knownBugs{t: t}
 	s.ssp.Process.Stop()
 
 	b.Open(s.a.URL + "/login")
@@ -402,13 +401,9 @@ func TestSAMLIdPDownInBrowser(t *testing.T) {
 	}
 	p := waitFor(t, b, "after choosing the stopped bar's IdP", func(p pageState) bool { return p.text != "" || strings.HasPrefix(p.loc, "chrome-error:") })
 	b.Screenshot("saml-idp-down-chosen")
-	if strings.HasPrefix(p.loc, s.ssp.BaseURL) || strings.HasPrefix(p.loc, "chrome-error:") || !strings.HasPrefix(p.loc, s.issuer) {
-		// providers/saml: with idp_metadata_file, Check never contacts the IdP, so
-		// the chooser keeps offering a stopped IdP (metadata by URL would notice at
-		// its next refresh only).
-		bugs.add("the stopped SAML IdP stays on the chooser, and choosing it leaves the browser on its own connection error at %s", p.loc)
+	if !strings.HasPrefix(p.loc, s.issuer) {
+		t.Errorf("choosing the stopped SAML IdP left the broker for %s:\n%s", p.loc, p.text)
 	} else if !strings.Contains(p.text, "momentanément indisponible") {
 		t.Errorf("after choosing the stopped IdP the broker shows:\n%s", p.text)
 	}
-	bugs.skipIfAny()
 }
