@@ -412,7 +412,8 @@ func (m *Manager) PublicKey(ctx context.Context, kid string) (crypto.PublicKey, 
 	// Another node may have created the key since our last read (two nodes started
 	// together, or a node signing with a key this one has not re-read yet): only a
 	// read of the store that starts after this request arrived can tell.
-	if s, err = m.reloadForMiss(ctx, time.Now()); err != nil {
+	found := func(s *snapshot) bool { _, ok := s.pub[kid]; return ok }
+	if s, err = m.reloadForMiss(ctx, time.Now(), found); err != nil {
 		return nil, "", err
 	}
 	if e, ok := s.pub[kid]; ok {
@@ -434,13 +435,17 @@ type missReload struct {
 	err     error
 }
 
-// reloadForMiss returns a snapshot read from the store by a read that started after
-// arrived. Concurrent misses share one read; a new read starts at most every
-// missInterval, and a miss that comes sooner waits for it (bounded by ctx) rather
-// than being refused: refusing would reject a token another node signed with a key
-// it created a moment ago (issue #7, cross-node token refusal).
-func (m *Manager) reloadForMiss(ctx context.Context, arrived time.Time) (*snapshot, error) {
+// reloadForMiss returns a snapshot in which found is true, or else one read from
+// the store by a read that started after arrived. Concurrent misses share one read;
+// a new read starts at most every missInterval, and a miss that comes sooner waits
+// for it (bounded by ctx) rather than being refused: refusing would reject a token
+// another node signed with a key it created a moment ago (issue #7, cross-node
+// token refusal).
+func (m *Manager) reloadForMiss(ctx context.Context, arrived time.Time, found func(*snapshot) bool) (*snapshot, error) {
 	for {
+		if s := m.snap.Load(); s != nil && found(s) {
+			return s, nil // another read found it meanwhile
+		}
 		m.missMu.Lock()
 		r := m.miss
 		var wait time.Duration
@@ -475,6 +480,9 @@ func (m *Manager) reloadForMiss(ctx context.Context, arrived time.Time) (*snapsh
 			case <-r.done:
 			case <-ctx.Done():
 				return nil, ctx.Err()
+			}
+			if r.err == nil && found(r.snap) {
+				return r.snap, nil
 			}
 			continue
 		}
