@@ -140,7 +140,7 @@ echo "datasize: rows after the first cleanup: $(count filled)"
 run empty sso cleanup-empty --duration "${CLEAN_S}s" --sample-every 1s
 
 for name in filled empty; do
-	jq -r "\"cleanup run on $name: \" + (.ops[] | select(.op == \"sso\") | \"\(.per_s | floor) sso/s, p99 \(.p99_ms) ms, max \(.max_ms) ms\") + \"; worst second: p99 \" + ([.samples[].p99_ms] | max | tostring) + \" ms, max \" + ([.samples[].max_ms] | max | tostring) + \" ms\"" "$OUT/cleanup-$name.json"
+	jq -r "\"cleanup run on $name: \" + (.ops[] | select(.op == \"sso\") | \"\(.per_s | floor) sso/s, p99 \(.p99_ms) ms, max \(.max_ms) ms\") + \"; worst second: p99 \" + ([.samples[].p99_ms] | max | tostring) + \" ms, max \" + ([.samples[].max_ms] | max | tostring) + \" ms; \" + ([.samples[] | select(.ok == 0 and .interval_s > 0.9)] | length | tostring) + \" seconds without a completed flow, \" + (.errors | tostring) + \" errors\"" "$OUT/cleanup-$name.json"
 done
 echo "filled store rows over time (s rows): $(tr '\n' ' ' <"$OUT/filled-rows.log" | cut -c1-600)"
 [ "$RATES" != 0 ] || exit 0
