@@ -65,11 +65,9 @@ func TestConsentWithdrawnOnAccountPage(t *testing.T) {
 	expect(t, b, "/compte after the second consent", "Plateforme partenaire (B)", "Retirer mon accord")
 }
 
-// TestPagesInFrench: a screenshot of every page a person meets, with what it
-// must say: about page, partner kit, /compte without a session, errors (expired
-// login request, unknown page, unknown client, profession refused), chooser,
-// password form and its error, consent, /compte with a consent, logout
-// confirmation, its cancellation, and the "vous êtes déconnecté" page.
+// TestPagesInFrench: a screenshot of every page a person meets without logging
+// in, with what it must say: about page, partner kit, /compte without a session,
+// errors (expired login request, unknown page, unknown client).
 func TestPagesInFrench(t *testing.T) {
 	s := startStack(t, stackOptions{apacheKind: "partner"})
 	b := s.browser
@@ -86,6 +84,14 @@ func TestPagesInFrench(t *testing.T) {
 	shot(t, b, "error-not-found", "Page introuvable", "Identifiant de l'incident")
 	b.Open(s.issuer + "/authorize?" + authQuery("inconnu", s.a.URL+"/callback", ""))
 	shot(t, b, "error-unknown-client", "Identifiant de l'incident")
+}
+
+// TestLoginPagesInFrench: the pages of a login and a logout: chooser, password
+// form and its error, consent, /compte with a consent, profession refused,
+// logout confirmation, its cancellation, and the "vous êtes déconnecté" page.
+func TestLoginPagesInFrench(t *testing.T) {
+	s := startStack(t, stackOptions{apacheKind: "partner"})
+	b := s.browser
 
 	b.Open(s.a.URL + "/login")
 	shot(t, b, "chooser", chooserTitle, labelAnnuaire, "Application du ministère (A)")

@@ -239,19 +239,8 @@ func TestLawyerThroughSAMLIdP(t *testing.T) {
 func TestBailiffThroughOIDCIdP(t *testing.T) {
 	s := startStack(t, stackOptions{upstreams: true})
 	b := s.browser
-	// The bailiff cancels at the IdP: it answers access_denied (RFC 6749
-	// §4.1.2.1), and the broker shows its French page, without a session.
 	b.Open(s.a.URL + "/login")
 	expect(t, b, "chooser", chooserTitle, labelCJ)
-	choose(t, b, "cj")
-	s.cjLoginForm(t, "the bailiffs' IdP's login form")
-	b.Submit("Annuler at the IdP", chromedp.Click(chromedp.CSS(`a[href$="/abort"]`), chromedp.NodeVisible))
-	at(t, b, "the broker after a cancel at the IdP", s.issuer+"/login/callback/cj", "L'accès à cette application vous a été refusé", "Identifiant de l'incident")
-	expectStyled(t, b)
-	b.Screenshot("error-cancelled-at-idp")
-	s.noBrokerSession(t, "after a cancel at the bailiffs' IdP")
-
-	b.Open(s.a.URL + "/login")
 	choose(t, b, "cj")
 	s.cjLoginForm(t, "the bailiffs' IdP's login form")
 	b.Screenshot("oidc-idp-login")
@@ -293,6 +282,24 @@ func TestBailiffThroughOIDCIdP(t *testing.T) {
 	s.cjLoginForm(t, "the bailiffs' IdP after logout (its session must be gone)")
 	s.cjSubmit(t, "jdupont", s.cj.User(t, "jdupont").Password)
 	at(t, b, "A after the second login", s.a.URL+"/me", "Connecté", "commissaire_de_justice")
+}
+
+// TestBailiffCancelsAtIdP: the bailiff presses "Annuler" on the IdP's form: it
+// answers access_denied (RFC 6749 §4.1.2.1), and the broker shows its French
+// page with an incident reference, without a session.
+func TestBailiffCancelsAtIdP(t *testing.T) {
+	s := startStack(t, stackOptions{upstreams: true})
+	b := s.browser
+	b.Open(s.a.URL + "/login?idp_hint=cj")
+	s.cjLoginForm(t, "the bailiffs' IdP's login form")
+	b.Submit("Annuler at the IdP", chromedp.Click(chromedp.CSS(`a[href$="/abort"]`), chromedp.NodeVisible))
+	at(t, b, "the broker after a cancel at the IdP", s.issuer+"/login/callback/cj", "L'accès à cette application vous a été refusé", "Identifiant de l'incident")
+	expectStyled(t, b)
+	b.Screenshot("error-cancelled-at-idp")
+	s.noBrokerSession(t, "after a cancel at the bailiffs' IdP")
+	if a := s.a.Last(); a != nil {
+		t.Fatalf("A has a session after a cancel at the IdP: %v", a.Info)
+	}
 }
 
 // TestUpstreamDownInBrowser: with the bailiffs' IdP stopped, an application that
