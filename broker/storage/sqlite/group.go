@@ -178,6 +178,8 @@ func (w *groupWriter) abortLocked(cause error) {
 // group when no one waits to join it or when it is full. It returns the group the
 // member joined, or nil when the member left nothing in it (rolled back).
 func (w *groupWriter) end(ctx context.Context, commit bool) (*group, error) {
+	// A cancelled caller must not make RELEASE fail: that would fail the group.
+	ctx = context.WithoutCancel(ctx)
 	var g *group
 	var err error
 	if commit {
@@ -238,7 +240,12 @@ type lazyTx struct {
 	held   bool
 	done   bool
 	failed error
-	later  []pendingExec // ExecLater statements not run yet
+	// stop cancels the watch that rolls the transaction back when the context of
+	// its first write ends first (a handler that panicked or returned without
+	// Commit or Rollback), as database/sql does for a transaction begun with a
+	// context, so that the writer is never kept by an abandoned transaction.
+	stop  func() bool
+	later []pendingExec // ExecLater statements not run yet
 }
 
 type pendingExec struct {
@@ -300,6 +307,7 @@ func (t *lazyTx) start(ctx context.Context) error {
 		return err
 	}
 	t.held = true
+	t.stop = context.AfterFunc(ctx, t.abandon)
 	for _, p := range t.later {
 		if _, err := t.w.exec(context.WithoutCancel(ctx), p.query, p.args...); err != nil {
 			return t.fail(err)
@@ -307,6 +315,23 @@ func (t *lazyTx) start(ctx context.Context) error {
 	}
 	t.later = nil
 	return nil
+}
+
+// abandon rolls back a transaction still holding the writer when its context ends.
+func (t *lazyTx) abandon() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.held && !t.done {
+		t.done = true
+		t.w.end(context.Background(), false) //nolint:errcheck // nobody to report to
+	}
+}
+
+// release stops the abandon watch; the caller ends the transaction.
+func (t *lazyTx) release() {
+	if t.stop != nil {
+		t.stop()
+	}
 }
 
 // fail records a statement error: the transaction can then only roll back.
@@ -415,6 +440,7 @@ func (t *lazyTx) Commit(ctx context.Context) error {
 		}
 		return nil
 	}
+	t.release()
 	if t.failed != nil {
 		t.w.end(ctx, false) //nolint:errcheck // the statement's error is the one to report
 		return fmt.Errorf("%w: %w", errRolledBack, t.failed)
@@ -438,6 +464,7 @@ func (t *lazyTx) Rollback(ctx context.Context) error {
 	if !t.held {
 		return nil
 	}
+	t.release()
 	_, err := t.w.end(ctx, false)
 	return err
 }

@@ -335,3 +335,74 @@ func TestGroupDeferredDelete(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupAbandonedTransaction: a transaction whose caller never ends it (a
+// handler that panicked) is rolled back when its context ends, and the writer
+// serves the others again.
+func TestGroupAbandonedTransaction(t *testing.T) {
+	s, _ := groupEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	txCtx, err := s.BeginTX(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UseOnce(txCtx, "ns", "abandoned", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	cancel() // the request ends without Commit or Rollback
+	done := make(chan error, 1)
+	go func() { done <- member(context.Background(), s, "next", false) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("an abandoned transaction keeps the writer")
+	}
+	if err := s.Commit(txCtx); err == nil {
+		t.Error("Commit of the abandoned transaction succeeded")
+	}
+	got, err := s.Backend().Reader().Query(context.Background(), "SELECT marker FROM used_markers WHERE marker = 'abandoned'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Close()
+	if got.Next() {
+		t.Error("the abandoned transaction's write was committed")
+	}
+}
+
+// TestGroupCancelledCommit: a caller whose context ends while it holds the writer
+// (the client went away) is rolled back alone and does not fail its group.
+func TestGroupCancelledCommit(t *testing.T) {
+	s, b := groupEnv(t)
+	holder := hold(t, s, "a")
+	ctx, cancel := context.WithCancel(context.Background())
+	txCtx, err := s.BeginTX(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan error, 1)
+	go func() { ch <- s.UseOnce(txCtx, "ns", "b", time.Now().Add(time.Hour)) }()
+	waitFor(t, "b queued", func() bool { return b.w.waiting.Load() == 1 })
+	// a's commit waits for the group, which b (holding the writer next) is in.
+	held := make(chan error, 1)
+	go func() { held <- s.Commit(holder) }()
+	if err := <-ch; err != nil {
+		t.Fatal(err)
+	}
+	c := startQueued(t, s, b, "c", false, 1)
+	cancel()
+	// b's context ended while it holds the writer: it is rolled back alone, and
+	// c, queued behind it, commits the group with a.
+	if err := <-c; err != nil {
+		t.Errorf("c: %v", err)
+	}
+	if err := <-held; err != nil {
+		t.Errorf("a: %v", err)
+	}
+	if got := names(t, b); !got["a"] || got["b"] || !got["c"] {
+		t.Errorf("rows %v; want a and c", got)
+	}
+}
