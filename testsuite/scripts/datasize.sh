@@ -56,6 +56,9 @@ trap cleanup EXIT INT TERM
 
 # start NAME PORT: runs the demo on $OUT/NAME and waits for its JSON line.
 start() {
+	# A fresh output file: the demo's redirection happens after the fork, so the
+	# old one could be read (then truncated) first.
+	rm -f "$OUT/$1.out" "$OUT/$1.json"
 	"$JC" demo --addr "127.0.0.1:$2" --data "$OUT/$1" >"$OUT/$1.out" 2>>"$OUT/$1.err" &
 	echo $! >"$OUT/$1.pid"
 	PIDS="$PIDS $!"
