@@ -207,7 +207,9 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Broker, error) {
 	loginHandler := login.New(login.Config{Issuer: cfg.Issuer, Store: store, Flows: flows, SSO: sso, Pages: pages,
 		Audit: auditLog, Providers: entries, Logger: logger, Now: now,
 		Card:           login.CardOrigin{PublicURL: cfg.CardListen.PublicURL, TrustedProxies: proxies},
-		AddressLimiter: limiter(cfg.RateLimits.LoginPerAddress, now), AccountFailures: limiter(cfg.RateLimits.LoginFailuresPerAccount, now)})
+		AddressLimiter: limiter(cfg.RateLimits.LoginPerAddress, now), AccountFailures: limiter(cfg.RateLimits.LoginFailuresPerAccount, now),
+		// The OIDC server is built below (it needs the login handler's policies).
+		Cancelled: func(w http.ResponseWriter, r *http.Request, f *flow.Flow) { b.OIDC.CancelledAtProvider(w, r, f) }})
 
 	logouts := logout.New(logout.Config{Issuer: cfg.Issuer, Store: store, Keys: km, PairwiseSalt: salt, Audit: auditLog,
 		HTTPClient: deps.LogoutHTTPClient, Logger: logger, Now: now})

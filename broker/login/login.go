@@ -78,6 +78,10 @@ type Config struct {
 	AddressLimiter, AccountFailures *ratelimit.Limiter
 	// CheckTimeout bounds a provider's health check when the chooser is built.
 	CheckTimeout time.Duration
+	// Cancelled answers a flow whose person cancelled at their provider (the
+	// OIDC server's page with the way back to the application); nil: an error
+	// page.
+	Cancelled func(w http.ResponseWriter, r *http.Request, f *flow.Flow)
 	Logger       *slog.Logger
 	Now          func() time.Time
 }
@@ -391,6 +395,16 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		}
 		h.cfg.Audit.Record(ctx, storage.AuditEvent{Type: audit.Login, Outcome: audit.OutcomeFail, Provider: p.ID, ClientID: f.ClientID,
 			Details: map[string]string{"reason": key}})
+		if errors.Is(err, providers.ErrCancelled) && h.cfg.Cancelled != nil {
+			// The flow ends here: its callback cannot be replayed.
+			f.State = flow.Done
+			if err := h.cfg.Flows.Save(ctx, f); err != nil {
+				h.fail(w, r, http.StatusServiceUnavailable, "error.unavailable", err)
+				return
+			}
+			h.cfg.Cancelled(w, r, f)
+			return
+		}
 		h.fail(w, r, http.StatusBadGateway, key, err)
 		return
 	}

@@ -392,8 +392,9 @@ func ShowError(pages *web.Pages, logger interface {
 	id := CorrelationID(r)
 	logger.Warn("page error", "correlation_id", id, "status", status, "key", key, "path", r.URL.Path, "err", cause)
 	lang := pages.Lang(r, r.URL.Query().Get("ui_locales"))
-	title := pages.T(lang, "error.title")
-	pages.Render(w, r, status, web.ErrorPage{Lang: lang, CorrelationID: id, Title: title, Message: pages.T(lang, key), Status: status})
+	// No title: the page takes the one of its status ("Service momentanément
+	// indisponible" for 503), or the generic one.
+	pages.Render(w, r, status, web.ErrorPage{Lang: lang, CorrelationID: id, Message: pages.T(lang, key), Status: status})
 }
 
 // CorrelationID returns the request's ID set by the broker's middleware (header
@@ -427,9 +428,32 @@ func containsAll(have, want []string) bool {
 // receives access_denied (RFC 6749 §4.1.2.1). Redirecting at once would leave the
 // person on the application's error screen without knowing why.
 func (s *Server) refusePopulation(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, client *storage.Client) {
+	s.refuseWithPage(w, r, ar, client, "This application does not admit this profession.", "", web.KeyPopulation)
+}
+
+// CancelledAtProvider ends a flow whose person cancelled at their identity provider:
+// our page says so and offers the way back to the application, which receives
+// access_denied (OIDC Core 3.1.2.6), instead of a dead end.
+func (s *Server) CancelledAtProvider(w http.ResponseWriter, r *http.Request, f *flow.Flow) {
+	ar, err := s.requestFromFlow(r.Context(), r, f)
+	if err != nil {
+		s.errorPage(w, r, http.StatusBadRequest, "error.flow_expired", err)
+		return
+	}
+	client, ok := ar.GetClient().(*storage.Client)
+	if !ok {
+		s.errorPage(w, r, http.StatusInternalServerError, "error.generic", errors.New("oidc: unexpected client type"))
+		return
+	}
+	s.refuseWithPage(w, r, ar, client, "The user cancelled the login at the identity provider.", web.KeyCancelledTitle, web.KeyCancelled)
+}
+
+// refuseWithPage renders a 403 page whose "Retourner à" button carries the
+// access_denied answer to the client's redirect URI.
+func (s *Server) refuseWithPage(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, client *storage.Client, hint, title, message string) {
 	rec := httptest.NewRecorder()
-	s.authorizeError(rec, r, ar, fosite.ErrAccessDenied.WithHint("This application does not admit this profession."))
+	s.authorizeError(rec, r, ar, fosite.ErrAccessDenied.WithHint(hint))
 	lang := s.cfg.Pages.Lang(r, ar.GetRequestForm().Get("ui_locales"))
 	s.cfg.Pages.Render(w, r, http.StatusForbidden, web.ErrorPage{Lang: lang, CorrelationID: CorrelationID(r), Status: http.StatusForbidden,
-		Message: web.KeyPopulation, ReturnURL: rec.Header().Get("Location"), ReturnTo: client.Name})
+		Title: title, Message: message, ReturnURL: rec.Header().Get("Location"), ReturnTo: client.Name})
 }

@@ -26,6 +26,8 @@ const (
 	KeyFlowExpired     = "error.flow_expired"
 	KeyBadRequest      = "error.bad_request"
 	KeyAccessDenied    = "error.access_denied"
+	KeyCancelledTitle  = "login.cancelled.title"
+	KeyCancelled       = "login.cancelled"
 	KeyUnavailable     = "error.unavailable"
 	KeyNotFound        = "error.not_found"
 	KeyInvalidRedirect = "error.invalid_redirect"
@@ -74,6 +76,8 @@ var messages = map[string]map[string]string{
 		"card.unavailable":            "L'annuaire des agents est momentanément indisponible. Réessayez dans quelques minutes.",
 		"card.refused":                "Votre carte n'a pas pu être acceptée.",
 		"login.unavailable":           "Ce moyen d'identification est momentanément indisponible. Réessayez dans quelques minutes.",
+		"login.cancelled.title":       "Connexion annulée",
+		"login.cancelled":             "Vous avez annulé la connexion auprès de votre fournisseur d'identité. Vous pouvez retourner à l'application.",
 		"login.empty":                 "Saisissez votre identifiant et votre mot de passe.",
 		"login.disabled":              "Ce compte est désactivé. Contactez votre service informatique.",
 
@@ -158,6 +162,8 @@ var messages = map[string]map[string]string{
 		"card.unavailable":            "The agent directory is temporarily unavailable. Try again in a few minutes.",
 		"card.refused":                "Your card could not be accepted.",
 		"login.unavailable":           "This way of logging in is temporarily unavailable. Try again in a few minutes.",
+		"login.cancelled.title":       "Login cancelled",
+		"login.cancelled":             "You cancelled the login at your identity provider. You can go back to the application.",
 		"login.empty":                 "Enter your username and your password.",
 		"login.disabled":              "This account is disabled. Contact your IT department.",
 

@@ -293,10 +293,23 @@ func TestBailiffCancelsAtIdP(t *testing.T) {
 	b.Open(s.a.URL + "/login?idp_hint=cj")
 	s.cjLoginForm(t, "the bailiffs' IdP's login form")
 	b.Submit("Annuler at the IdP", chromedp.Click(chromedp.CSS(`a[href$="/abort"]`), chromedp.NodeVisible))
-	at(t, b, "the broker after a cancel at the IdP", s.issuer+"/login/callback/cj", "L'accès à cette application vous a été refusé", "Identifiant de l'incident")
+	at(t, b, "the broker after a cancel at the IdP", s.issuer+"/login/callback/cj", "Connexion annulée",
+		"Vous avez annulé la connexion", "Retourner à", "Identifiant de l'incident")
 	expectStyled(t, b)
 	b.Screenshot("error-cancelled-at-idp")
 	s.noBrokerSession(t, "after a cancel at the bailiffs' IdP")
+	// The way back: A's redirect URI receives access_denied (OIDC Core 3.1.2.6).
+	b.ForgetVisited()
+	b.Submit("Retourner à A", chromedp.Click(chromedp.CSS(`a.fr-btn--secondary`), chromedp.NodeVisible))
+	var answer *url.URL
+	for _, v := range b.Visited() {
+		if strings.HasPrefix(v, s.a.URL+"/callback?") {
+			answer, _ = url.Parse(v)
+		}
+	}
+	if answer == nil || answer.Query().Get("error") != "access_denied" || answer.Query().Get("state") == "" {
+		t.Fatalf("after the way back A received %v; want error=access_denied with its state (visited %v)", answer, b.Visited())
+	}
 	if a := s.a.Last(); a != nil {
 		t.Fatalf("A has a session after a cancel at the IdP: %v", a.Info)
 	}
