@@ -82,8 +82,8 @@ type Config struct {
 	// OIDC server's page with the way back to the application); nil: an error
 	// page.
 	Cancelled func(w http.ResponseWriter, r *http.Request, f *flow.Flow)
-	Logger       *slog.Logger
-	Now          func() time.Time
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // Handler serves the login pages.
