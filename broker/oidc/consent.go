@@ -18,8 +18,8 @@ import (
 
 // consentScopes are the scopes the consent page describes, in this order; their
 // texts are broker/web's "scope.<name>" (and "scope.<name>.detail" where an
-// example helps), in the page's language. openid alone shares nothing to list.
-var consentScopes = []string{"profile", "email", "uid", "idp_id", "idp_acr", "profession", "jurisdictions", "justice_roles", "offline_access"}
+// example helps), in the page's language, as /compte lists them afterwards.
+var consentScopes = []string{"openid", "profile", "email", "uid", "idp_id", "idp_acr", "profession", "jurisdictions", "justice_roles", "offline_access"}
 
 // askConsent keeps the authenticated request in a flow and sends the person to the
 // consent page.
