@@ -160,7 +160,7 @@ for sc in cc sso refresh introspect; do
 done
 
 echo
-echo "datasize: $ROWS rows filled; ratios filled/empty of the mean ops/s over $ROUNDS rounds; the worst p99 in ms"
+echo "datasize: filled store ${SEED_DIR:-of $ROWS rows}; ratios filled/empty of the mean ops/s over $ROUNDS rounds; the worst p99 in ms"
 printf '%-11s %10s %10s %7s %9s %9s\n' scenario empty/s filled/s ratio p99-empty p99-filled
 for sc in cc sso refresh introspect; do
 	e=$(jq -s "map(.ops[] | select(.op == \"$sc\") | .per_s) | add / length" "$OUT"/$sc-empty-*.json)
