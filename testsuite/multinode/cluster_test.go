@@ -196,10 +196,11 @@ func tail(s string) string {
 	return s
 }
 
-// watchReadiness is the balancer's health check, as HAProxy's "check inter 100ms
-// fall 1 rise 1": every node's /readyz is probed every 100 ms, and a node that
-// answers anything but 200 in time is out of rotation until it answers 200 again.
-// It runs until the test ends.
+// watchReadiness is the balancer's health check: every node's /readyz is probed
+// every 100 ms; a node that answers 503 is out of rotation at once, one that does
+// not answer within a second three times in a row too (a loaded machine makes a
+// healthy node slow, not unready), and it is back at its first 200. It runs until
+// the test ends.
 func (c *cluster) watchReadiness() {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -211,9 +212,20 @@ func (c *cluster) watchReadiness() {
 			defer wg.Done()
 			tick := time.NewTicker(100 * time.Millisecond)
 			defer tick.Stop()
+			fails := 0
 			for {
 				status, body := probe(ctx, tr, "https://"+nd.addr+"/readyz")
-				c.out[nd.index].Store(status != http.StatusOK)
+				switch status {
+				case http.StatusOK:
+					fails = 0
+					c.out[nd.index].Store(false)
+				case 0:
+					if fails++; fails >= 3 {
+						c.out[nd.index].Store(true)
+					}
+				default:
+					c.out[nd.index].Store(true)
+				}
 				if status == http.StatusServiceUnavailable && strings.Contains(body, "draining") {
 					c.draining[nd.index].Store(true)
 				}
@@ -227,9 +239,9 @@ func (c *cluster) watchReadiness() {
 	}
 }
 
-// probe returns the status and body of GET url within 500 ms (0 on failure).
+// probe returns the status and body of GET url within a second (0 on failure).
 func probe(ctx context.Context, tr *http.Transport, url string) (int, string) {
-	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	resp, err := tr.RoundTrip(req)
