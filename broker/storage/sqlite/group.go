@@ -249,6 +249,8 @@ type lazyTx struct {
 }
 
 type pendingExec struct {
+	table string
+	check func(n int64) error
 	query string
 	args  []any
 }
@@ -259,18 +261,43 @@ var (
 )
 
 // ExecLater implements sqlstore.Deferrer: the statement runs when the
-// transaction takes the writer (its first write, or its commit).
-func (t *lazyTx) ExecLater(query string, args ...any) {
+// transaction takes the writer (its first write, a read of table, or its
+// commit).
+func (t *lazyTx) ExecLater(table string, check func(n int64) error, query string, args ...any) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	p := pendingExec{table, check, query, args}
 	if t.held && t.check() == nil {
 		// The writer is already ours: run it now, in order with the others.
-		if _, err := t.w.exec(context.Background(), query, args...); err != nil {
-			t.fail(err) //nolint:errcheck // reported by the next statement or the commit
-		}
+		t.run(p) //nolint:errcheck // reported by the next statement or the commit
 		return
 	}
-	t.later = append(t.later, pendingExec{query, args})
+	t.later = append(t.later, p)
+}
+
+// run executes a put-off statement (writer held) and records its failure.
+func (t *lazyTx) run(p pendingExec) error {
+	res, err := t.w.exec(context.Background(), p.query, p.args...)
+	if err == nil {
+		var n int64
+		if n, err = res.RowsAffected(); err == nil && p.check != nil {
+			err = p.check(n)
+		}
+	}
+	if err != nil && t.failed == nil {
+		t.failed = err
+	}
+	return err
+}
+
+// pendingOn reports a put-off write to a table query reads: the read must see it.
+func (t *lazyTx) pendingOn(query string) bool {
+	for _, p := range t.later {
+		if strings.Contains(query, p.table) {
+			return true
+		}
+	}
+	return false
 }
 
 // isRead reports a plain SELECT; an UPDATE ... RETURNING read through Query is a
@@ -308,12 +335,13 @@ func (t *lazyTx) start(ctx context.Context) error {
 	}
 	t.held = true
 	t.stop = context.AfterFunc(ctx, t.abandon)
-	for _, p := range t.later {
-		if _, err := t.w.exec(context.WithoutCancel(ctx), p.query, p.args...); err != nil {
-			return t.fail(err)
+	later := t.later
+	t.later = nil
+	for _, p := range later {
+		if err := t.run(p); err != nil {
+			return err
 		}
 	}
-	t.later = nil
 	return nil
 }
 
@@ -373,7 +401,7 @@ func (t *lazyTx) Query(ctx context.Context, query string, args ...any) (sqlstore
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	if !t.held && isRead(query) {
+	if !t.held && isRead(query) && !t.pendingOn(query) {
 		return t.r.Query(ctx, query, args...)
 	}
 	if err := t.start(ctx); err != nil {
@@ -402,7 +430,7 @@ func (t *lazyTx) QueryRow(ctx context.Context, query string, args ...any) sqlsto
 	if err := t.check(); err != nil {
 		return errRow{err}
 	}
-	if !t.held && isRead(query) {
+	if !t.held && isRead(query) && !t.pendingOn(query) {
 		return t.r.QueryRow(ctx, query, args...)
 	}
 	if err := t.start(ctx); err != nil {

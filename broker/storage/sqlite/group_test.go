@@ -406,3 +406,56 @@ func TestGroupCancelledCommit(t *testing.T) {
 		t.Errorf("rows %v; want a and c", got)
 	}
 }
+
+// TestGroupDeferredWrites: in a transaction the code's invalidation and the token
+// inserts wait for the writer (fosite signs in between), a read of their table
+// still sees them, and a redemption that lost the race fails at its commit with
+// nothing written.
+func TestGroupDeferredWrites(t *testing.T) {
+	s, b := groupEnv(t)
+	ctx := context.Background()
+	c := &storage.Client{ID: "c"}
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	req := &fosite.Request{ID: "r", Client: c, Session: new(storagetest.Session), Form: url.Values{}}
+	if err := s.CreateAuthorizeCodeSession(ctx, "code", req); err != nil {
+		t.Fatal(err)
+	}
+	redeem := func(at string) (context.Context, error) {
+		txCtx, err := s.BeginTX(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.InvalidateAuthorizeCodeSession(txCtx, "code"); err != nil {
+			return txCtx, err
+		}
+		return txCtx, s.CreateAccessTokenSession(txCtx, at, req)
+	}
+	first, err := redeem("at-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := redeem("at-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.w.waiting.Load() != 0 || len(b.w.sem) != 0 {
+		t.Fatal("deferred writes took the writer")
+	}
+	if _, err := s.GetAccessTokenSession(first, "at-1", new(storagetest.Session)); err != nil {
+		t.Errorf("own deferred insert not visible to a read of its table: %v", err)
+	}
+	if err := s.Commit(first); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(second); !errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
+		t.Errorf("second redemption's commit = %v, want ErrInvalidatedAuthorizeCode", err)
+	}
+	if _, err := s.GetAccessTokenSession(ctx, "at-2", new(storagetest.Session)); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("the losing redemption's token was stored: %v", err)
+	}
+	if _, err := s.GetAccessTokenSession(ctx, "at-1", new(storagetest.Session)); err != nil {
+		t.Errorf("the winning redemption's token: %v", err)
+	}
+}

@@ -33,11 +33,12 @@ type Tx interface {
 	Rollback(ctx context.Context) error
 }
 
-// Deferrer is a Tx that can put off a write whose result nobody reads until its
-// next statement or its commit, so that it does not take a lock early. Its
-// error, if any, fails that statement or the commit.
+// Deferrer is a Tx that can put off a write until its next write, a read of the
+// same table, or its commit, so that it does not take a lock early. check, if
+// not nil, judges the number of rows the write affected; its error, or the
+// write's, fails that statement or the commit.
 type Deferrer interface {
-	ExecLater(query string, args ...any)
+	ExecLater(table string, check func(n int64) error, query string, args ...any)
 }
 
 // Backend is what a database package provides to the shared store.

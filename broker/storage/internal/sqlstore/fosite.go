@@ -154,14 +154,25 @@ func (s *Store) createRequest(ctx context.Context, op, table, key string, r fosi
 		marks += ", ?"
 		args = append(args, extraVal)
 	}
-	n, err := s.writer(ctx).Exec(ctx, "INSERT INTO "+table+" ("+cols+") VALUES ("+marks+") ON CONFLICT (signature) DO NOTHING", args...)
+	q := "INSERT INTO " + table + " (" + cols + ") VALUES (" + marks + ") ON CONFLICT (signature) DO NOTHING"
+	conflict := func(n int64) error {
+		if n == 0 {
+			return fmt.Errorf("storage: %s: %w", op, storage.ErrConflict)
+		}
+		return nil
+	}
+	w := s.writer(ctx)
+	if d, ok := w.(Deferrer); ok {
+		// Keys are token signatures (random): a conflict is a bug, and fosite
+		// answers server_error for it whether it comes now or at the commit.
+		d.ExecLater(table, conflict, q, args...)
+		return nil
+	}
+	n, err := w.Exec(ctx, q, args...)
 	if err != nil {
 		return s.wrap(op, err)
 	}
-	if n == 0 {
-		return fmt.Errorf("storage: %s: %w", op, storage.ErrConflict)
-	}
-	return nil
+	return conflict(n)
 }
 
 // getRequest loads the request stored under key and rebuilds a *fosite.Request with
@@ -235,7 +246,7 @@ func (s *Store) deleteRequest(ctx context.Context, op, table, key string) error 
 	if d, ok := w.(Deferrer); ok {
 		// Nothing reads the result: let the transaction run it with its other
 		// writes (fosite deletes the PKCE session before it signs the tokens).
-		d.ExecLater(q, args...)
+		d.ExecLater(table, nil, q, args...)
 		return nil
 	}
 	_, err := w.Exec(ctx, q, args...)
@@ -268,7 +279,22 @@ func (s *Store) GetAuthorizeCodeSession(ctx context.Context, code string, sessio
 // fosite.ErrInvalidatedAuthorizeCode: one code, one set of tokens (SECURITY B2).
 func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
 	const op = "invalidate authorize code"
-	n, err := s.writer(ctx).Exec(ctx, "UPDATE "+tableCode+" SET active = ? WHERE signature = ? AND active", false, hashKey(code))
+	const q = "UPDATE " + tableCode + " SET active = ? WHERE signature = ? AND active"
+	if d, ok := s.writer(ctx).(Deferrer); ok {
+		// In a transaction, fosite has just read the code (active); the update
+		// runs with the transaction's other writes, after fosite has signed the
+		// tokens, and a concurrent redemption that won makes it match nothing:
+		// this transaction then fails at its commit, as fosite fails it (with
+		// server_error) when the update fails here.
+		d.ExecLater(tableCode, func(n int64) error {
+			if n != 1 {
+				return fmt.Errorf("storage: %s: %w", op, fosite.ErrInvalidatedAuthorizeCode)
+			}
+			return nil
+		}, q, false, hashKey(code))
+		return nil
+	}
+	n, err := s.writer(ctx).Exec(ctx, q, false, hashKey(code))
 	if err != nil {
 		return s.wrap(op, err)
 	}
