@@ -67,8 +67,8 @@ func TestPostgres(t *testing.T) {
 		}
 		defer c.Close(context.Background())
 		var n int
-		if err := c.QueryRow(context.Background(), "SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != 4 {
-			t.Errorf("schema_migrations rows = %d, %v; want 4", n, err)
+		if err := c.QueryRow(context.Background(), "SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != 5 {
+			t.Errorf("schema_migrations rows = %d, %v; want 5", n, err)
 		}
 	})
 	t.Run("BadDSNHidesPassword", func(t *testing.T) {

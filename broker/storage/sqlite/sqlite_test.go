@@ -69,8 +69,8 @@ func TestReopenIsIdempotent(t *testing.T) {
 	defer db.Close()
 	var n int
 	var mode string
-	if err := db.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != 4 {
-		t.Errorf("schema_migrations rows = %d, %v; want 4", n, err)
+	if err := db.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != 5 {
+		t.Errorf("schema_migrations rows = %d, %v; want 5", n, err)
 	}
 	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 		t.Errorf("journal_mode = %q, %v; want wal", mode, err)
