@@ -322,17 +322,7 @@ func TestLogoutAtAEndsB(t *testing.T) {
 	// Back-channel logout: B's session must be gone (the broker tries at once,
 	// within its 2 s notify deadline, before it redirects).
 	b.ForgetVisited()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		b.Open(s.b.URL + peer.ApacheClaimsPath)
-		if !strings.Contains(b.Text(), "Plateforme partenaire : connecté") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("B still shows a session after logout at A (back-channel logout)\n%s", s.b.Output())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	s.waitApacheSessionGone(t, "logout at A")
 	expect(t, b, "B after logout at A", chooserTitle)
 	if len(s.b.Requests()) != nB {
 		t.Fatalf("B's application was reached after the logout")
@@ -354,6 +344,25 @@ func TestLogoutAtAEndsB(t *testing.T) {
 		t.Fatalf("B shows a session after login_required:\n%s", got)
 	}
 	b.Screenshot("rp-b-after-login-required")
+}
+
+// waitApacheSessionGone waits until B no longer shows a session: the broker's
+// back-channel notice (it tries at once, within its 2 s notify deadline, before
+// it redirects) ended mod_auth_openidc's session.
+func (s *stack) waitApacheSessionGone(t *testing.T, after string) {
+	t.Helper()
+	b := s.browser
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b.Open(s.b.URL + peer.ApacheClaimsPath)
+		if !strings.Contains(b.Text(), "Plateforme partenaire : connecté") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("B still shows a session after %s (back-channel logout)\n%s", after, s.b.Output())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // TestErrorPage: an authorization request from an unknown client ends on the

@@ -173,17 +173,7 @@ func TestSSOAcrossOpenIDClientAndApache(t *testing.T) {
 	if p := visitedPaths(b, s.issuer); !contains(p, "/session/end") {
 		t.Fatalf("E's logout did not go through the broker: %v", b.Visited())
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		b.Open(s.b.URL + peer.ApacheClaimsPath)
-		if !strings.Contains(b.Text(), "Plateforme partenaire : connecté") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("B still shows a session after logout at E (back-channel logout)\n%s", s.b.Output())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	s.waitApacheSessionGone(t, "logout at E")
 	if len(s.b.Requests()) != nB {
 		t.Fatal("B's application was reached after the logout at E")
 	}
