@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -107,4 +108,32 @@ func TestAccessibilityAudit(t *testing.T) {
 	b.Submit("Se déconnecter", chromedp.Click(chromedp.CSS(`button[name=decision][value=logout]`), chromedp.NodeVisible))
 	expect(t, b, "logged out", loggedOut)
 	audit(t, b, axe, "logged-out")
+}
+
+// TestAccessibilityAuditUpstreamPages: the pages of the upstream providers'
+// paths pass the same rules: the chooser with every provider, the page after a
+// cancel at the bailiffs' IdP, and with that IdP stopped, the chooser marking it
+// and the 503 page of a client that may use it alone.
+func TestAccessibilityAuditUpstreamPages(t *testing.T) {
+	s := startStack(t, stackOptions{upstreams: true})
+	b := s.browser
+	axe := axeSource(t)
+	b.Open(s.a.URL + "/login")
+	expect(t, b, "chooser", chooserTitle, labelBarreau, labelCJ)
+	audit(t, b, axe, "chooser-all-providers")
+
+	b.Open(s.a.URL + "/login?idp_hint=cj")
+	s.cjLoginForm(t, "the bailiffs' IdP's login form")
+	b.Submit("Annuler at the IdP", chromedp.Click(chromedp.CSS(`a[href$="/abort"]`), chromedp.NodeVisible))
+	expect(t, b, "cancelled", "Connexion annulée")
+	audit(t, b, axe, "cancelled-at-idp")
+
+	s.cj.Stop()
+	s.cjSkew.Store(int64(time.Minute)) // past the provider's discovery cache
+	b.Open(s.issuer + "/authorize?" + authQuery(cjOnlyID, s.a.URL+"/callback", ""))
+	expect(t, b, "only provider down", unavailable)
+	audit(t, b, axe, "only-provider-down")
+	b.Open(s.a.URL + "/login")
+	expect(t, b, "chooser with the bailiffs' IdP down", chooserTitle, unavailable)
+	audit(t, b, axe, "chooser-provider-down")
 }
