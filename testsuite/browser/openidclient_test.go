@@ -1,8 +1,6 @@
 package browser
 
 import (
-	"crypto/tls"
-	"encoding/pem"
 	"fmt"
 	"net/url"
 	"os"
@@ -47,20 +45,8 @@ func startOpenIDClientStack(t *testing.T) (*stack, *peer.OpenIDClientRP) {
     subject_type: public
 `, oidcClientID, oidcClientName, secret, rp.RedirectURI, rp.PostLogoutRedirectURI, rp.BackchannelLogoutURI)})
 
-	// node trusts the certificate the broker serves (the stack's test server).
-	u, _ := url.Parse(s.issuer)
-	conn, err := tls.Dial("tcp", u.Host, &tls.Config{InsecureSkipVerify: true}) // only to read the certificate to pin
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert := conn.ConnectionState().PeerCertificates[0]
-	conn.Close()
-	caFile := filepath.Join(dir, "broker.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	rp.Start(t, peer.OpenIDClientRPOptions{Issuer: s.issuer, ClientID: oidcClientID, ClientSecret: oidcClientSecret,
-		CAFile: caFile, Title: oidcClientTitle})
+		CAFile: s.brokerPEM, Title: oidcClientTitle})
 	return s, rp
 }
 

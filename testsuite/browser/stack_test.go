@@ -80,6 +80,9 @@ type stack struct {
 	cjSkew atomic.Int64
 	// card is the card origin, with stackOptions.card only.
 	card *httptest.Server
+	// brokerPEM is a file with the broker's TLS certificate, for peers that
+	// must trust it.
+	brokerPEM string
 }
 
 type stackOptions struct {
@@ -291,10 +294,10 @@ clients:
 	srv.Config.Handler = b
 	s.broker = b
 
-	brokerPEM := write("broker.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})))
+	s.brokerPEM = write("broker.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})))
 	s.a.start(t, s.issuer, srv.Client())
 	s.b.Start(t, peer.ApacheRPOptions{
-		MetadataURL: s.issuer + "/.well-known/openid-configuration", CAFile: brokerPEM,
+		MetadataURL: s.issuer + "/.well-known/openid-configuration", CAFile: s.brokerPEM,
 		ClientID: apacheID, ClientSecret: apacheSec, Scopes: strings.Fields(scopesWant),
 	})
 	trust := []*x509.Certificate{srv.Certificate()}
