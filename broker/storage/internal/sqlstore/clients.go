@@ -30,8 +30,8 @@ func (s *Store) getClient(ctx context.Context, id string) (*storage.Client, erro
 		}
 		return nil, s.wrap(op, err)
 	}
-	c := new(storage.Client)
-	if err := json.Unmarshal([]byte(data), c); err != nil {
+	c, err := s.clients.decode(data)
+	if err != nil {
 		return nil, fmt.Errorf("storage: %s: decode: %w", op, err)
 	}
 	return c, nil

@@ -200,8 +200,8 @@ func (s *Store) getRequest(ctx context.Context, op, table, key string, proto fos
 		// The client was deleted (its rows cascade); treat the grant as gone.
 		return nil, false, notFound(op)
 	}
-	client := new(storage.Client)
-	if err := json.Unmarshal([]byte(*clientJSON), client); err != nil {
+	client, err := s.clients.decode(*clientJSON)
+	if err != nil {
 		return nil, false, fmt.Errorf("storage: %s: decode client: %w", op, err)
 	}
 	req := &fosite.Request{

@@ -14,8 +14,9 @@ import (
 // Store implements storage.Store on a Backend. The sqlite and postgres packages embed
 // it, so its methods are theirs.
 type Store struct {
-	b    Backend
-	opts storage.Options
+	b       Backend
+	opts    storage.Options
+	clients clientDecoder
 }
 
 var (
