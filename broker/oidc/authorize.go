@@ -428,7 +428,7 @@ func containsAll(have, want []string) bool {
 // receives access_denied (RFC 6749 §4.1.2.1). Redirecting at once would leave the
 // person on the application's error screen without knowing why.
 func (s *Server) refusePopulation(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, client *storage.Client) {
-	s.refuseWithPage(w, r, ar, client, "This application does not admit this profession.", "", web.KeyPopulation)
+	s.refuseWithPage(w, r, ar, client, "This application does not admit this profession.", "", web.KeyPopulation, false)
 }
 
 // CancelledAtProvider ends a flow whose person cancelled at their identity provider:
@@ -445,15 +445,15 @@ func (s *Server) CancelledAtProvider(w http.ResponseWriter, r *http.Request, f *
 		s.errorPage(w, r, http.StatusInternalServerError, "error.generic", errors.New("oidc: unexpected client type"))
 		return
 	}
-	s.refuseWithPage(w, r, ar, client, "The user cancelled the login at the identity provider.", web.KeyCancelledTitle, web.KeyCancelled)
+	s.refuseWithPage(w, r, ar, client, "The user cancelled the login at the identity provider.", web.KeyCancelledTitle, web.KeyCancelled, true)
 }
 
 // refuseWithPage renders a 403 page whose "Retourner à" button carries the
 // access_denied answer to the client's redirect URI.
-func (s *Server) refuseWithPage(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, client *storage.Client, hint, title, message string) {
+func (s *Server) refuseWithPage(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, client *storage.Client, hint, title, message string, chosen bool) {
 	rec := httptest.NewRecorder()
 	s.authorizeError(rec, r, ar, fosite.ErrAccessDenied.WithHint(hint))
 	lang := s.cfg.Pages.Lang(r, ar.GetRequestForm().Get("ui_locales"))
 	s.cfg.Pages.Render(w, r, http.StatusForbidden, web.ErrorPage{Lang: lang, CorrelationID: CorrelationID(r), Status: http.StatusForbidden,
-		Title: title, Message: message, ReturnURL: rec.Header().Get("Location"), ReturnTo: client.Name})
+		Title: title, Message: message, ReturnURL: rec.Header().Get("Location"), ReturnTo: client.Name, Chosen: chosen})
 }

@@ -74,6 +74,10 @@ type ErrorPage struct {
 	// ReturnURL, when set, is offered as a "Retourner à ReturnTo" button (the
 	// application, told of the refusal).
 	ReturnURL, ReturnTo string
+	// Chosen marks a page that answers what the person chose (a cancel at the
+	// identity provider), not a fault: an information alert, and no request to
+	// contact support. The incident reference stays, for the application's logs.
+	Chosen bool
 }
 
 // LogoutConfirmPage asks before logging out on a request we cannot trust (no valid

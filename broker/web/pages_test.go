@@ -309,6 +309,24 @@ func TestErrorPageDefaults(t *testing.T) {
 	}
 }
 
+// A cancel the person chose is no incident: no "contact support" line, an
+// information alert; a fault keeps both.
+func TestErrorPageChosen(t *testing.T) {
+	p := newPages(t)
+	_, chosen := render(t, p, 403, ErrorPage{CorrelationID: "corr-x", Status: 403, Title: KeyCancelledTitle, Message: KeyCancelled, Chosen: true})
+	_, fault := render(t, p, 403, ErrorPage{CorrelationID: "corr-x", Status: 403, Title: KeyCancelledTitle, Message: KeyCancelled})
+	support := "Si le problème persiste"
+	if strings.Contains(chosen, support) || !strings.Contains(chosen, "fr-alert--info") || strings.Contains(chosen, "fr-alert--error") {
+		t.Errorf("chosen page: support line or error alert shown")
+	}
+	if !strings.Contains(chosen, "corr-x") || !strings.Contains(chosen, "Connexion annulée") {
+		t.Errorf("chosen page lost its reference or title")
+	}
+	if !strings.Contains(fault, support) || !strings.Contains(fault, "fr-alert--error") {
+		t.Errorf("fault page lost its support line or error alert")
+	}
+}
+
 func TestRenderPointerAndHEAD(t *testing.T) {
 	p := newPages(t)
 	rec := httptest.NewRecorder()
