@@ -459,3 +459,33 @@ func TestGroupDeferredWrites(t *testing.T) {
 		t.Errorf("the winning redemption's token: %v", err)
 	}
 }
+
+// The write connection runs with the pragmas Open sets for it (a DSN option the
+// driver ignored would leave SQLite's defaults, and the sub-journal on disk).
+func TestWriterPragmas(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "jc.db"), storage.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w := s.Store.Backend().(*backend).w
+	ctx := context.Background()
+	var mode string
+	if err := w.conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal_mode = %q, %v; want wal", mode, err)
+	}
+	for pragma, want := range map[string]int64{
+		"temp_store":   2, // MEMORY
+		"synchronous":  1, // NORMAL
+		"foreign_keys": 1,
+		"busy_timeout": busyTimeoutMS,
+	} {
+		var got int64
+		if err := w.conn.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+			t.Fatalf("PRAGMA %s: %v", pragma, err)
+		}
+		if got != want {
+			t.Errorf("PRAGMA %s = %d, want %d", pragma, got, want)
+		}
+	}
+}
