@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -486,6 +487,48 @@ func TestWriterPragmas(t *testing.T) {
 		}
 		if got != want {
 			t.Errorf("PRAGMA %s = %d, want %d", pragma, got, want)
+		}
+	}
+}
+
+// The cleanup and the hot lookups search indexes instead of scanning tables that
+// hold a million rows (docs/PERFORMANCE.md, "Query plans"). The conditions are
+// those of sqlstore's DeleteExpired and getRequest.
+func TestQueryPlansUseIndexes(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "jc.db"), storage.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w := s.Store.Backend().(*backend).w
+	for _, c := range []struct{ table, query, want string }{
+		{"sso_sessions", "SELECT id FROM sso_sessions WHERE (ended_at > 0 AND ended_at <= ?) OR (absolute_expires_at > 0 AND absolute_expires_at < ?) OR (idle_expires_at > 0 AND idle_expires_at < ?) LIMIT ?", "MULTI-INDEX OR"},
+		{"oauth_access_tokens", "SELECT signature FROM oauth_access_tokens WHERE expires_at IS NOT NULL AND expires_at < ? LIMIT ?", "oauth_access_tokens_expires_at"},
+		{"oauth_refresh_tokens", "SELECT signature FROM oauth_refresh_tokens WHERE expires_at IS NOT NULL AND expires_at < ? LIMIT ?", "oauth_refresh_tokens_expires_at"},
+		{"oauth_codes", "SELECT t.session, c.data FROM oauth_codes t LEFT JOIN clients c ON c.id = t.client_id WHERE t.signature = ?", "sqlite_autoindex_oauth_codes_1 (signature=?)"},
+		{"oauth_access_tokens", "UPDATE oauth_access_tokens SET active = 0 WHERE request_id = ?", "oauth_access_tokens_request_id"},
+	} {
+		args := make([]any, strings.Count(c.query, "?"))
+		for i := range args {
+			args[i] = int64(1)
+		}
+		rows, err := w.conn.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+c.query, args...)
+		if err != nil {
+			t.Fatalf("%s: %v", c.query, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		text := fmt.Sprint(plan)
+		if !strings.Contains(text, c.want) || strings.Contains(text, "SCAN "+c.table) {
+			t.Errorf("%s\nplan %s: want %q and no scan of %s", c.query, text, c.want, c.table)
 		}
 	}
 }
