@@ -17,6 +17,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -89,10 +90,13 @@ type options struct {
 	jsonOut          bool
 	progress         bool
 	allowNonLocal    bool
-	rate             float64       // steps per second over all workers (0: as fast as they go)
-	nodes            []string      // host:port of the broker nodes to dial in turn (empty: the issuer's host)
-	caFile           string        // PEM certificates to trust besides the system's
-	sampleEvery      time.Duration // timeline interval (0: no timeline)
+	rate             float64           // steps per second over all workers (0: as fast as they go)
+	nodes            []string          // host:port of the broker nodes to dial in turn (empty: the issuer's host)
+	caFile           string            // PEM certificates to trust besides the system's
+	sampleEvery      time.Duration     // timeline interval (0: no timeline)
+	cards            []tls.Certificate // agent cards for card logins, used in turn
+	cardOrigin       string            // the broker's card origin URL
+	cardACR          string            // acr_values of a card login
 
 	issuer   string
 	apps     []loadflow.Client // code flow clients, in order
@@ -103,7 +107,7 @@ type options struct {
 	exchSet  bool
 }
 
-var scenarios = []string{"wave", "sso", "cc", "exchange", "refresh", "introspect", "jwks", "mix"}
+var scenarios = []string{"wave", "sso", "card", "cc", "exchange", "refresh", "introspect", "jwks", "mix"}
 
 const defaultMix = "sso=40,cc=20,introspect=15,refresh=10,jwks=10,exchange=4,login=1"
 
@@ -158,7 +162,7 @@ func parseFlags(args []string, stdin io.Reader, stderr io.Writer) (*options, int
 	fs.StringVar(&o.exchAudience, "exchange-audience", "", "audience of token exchanges (default: the exchange client's first audience)")
 	fs.StringVar(&o.exchScope, "exchange-scope", "profession", "scope of token exchanges (within the subject token's; empty: not sent)")
 	fs.StringVar(&o.exchSubjectScope, "exchange-subject-scope", "openid profession", "scope of the code flow at the exchange client that gets the subject token")
-	mix := fs.String("mix", defaultMix, "mix: weights of the operations (sso, cc, introspect, refresh, jwks, exchange, login)")
+	mix := fs.String("mix", defaultMix, "mix: weights of the operations (sso, cc, introspect, refresh, jwks, exchange, login, card: card needs --card and --card-origin)")
 	fs.IntVar(&o.pid, "pid", 0, "the broker's process ID: peak RSS and CPU from /proc/PID/status and /proc/PID/stat")
 	fs.StringVar(&o.metricsURL, "metrics-url", "", "the broker's admin /metrics URL: peak RSS and CPU from process_resident_memory_bytes and process_cpu_seconds_total")
 	fs.StringVar(&o.storeFile, "store-file", "", "the SQLite store file: its size (with -wal) before and after")
@@ -167,7 +171,10 @@ func parseFlags(args []string, stdin io.Reader, stderr io.Writer) (*options, int
 	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON on stdout (the table goes to stderr)")
 	fs.BoolVar(&o.progress, "progress", true, "a progress line on stderr every second")
 	fs.BoolVar(&o.allowNonLocal, "allow-non-loopback", false, "allow an issuer that is not on the loopback interface (do not load shared machines)")
-	var apps, users, nodes listFlag
+	fs.StringVar(&o.cardOrigin, "card-origin", "", "card: the broker's card origin URL (card_listen.public_url)")
+	fs.StringVar(&o.cardACR, "card-acr", "eidas3", "card: acr_values of a card login")
+	var apps, users, nodes, cards listFlag
+	fs.Var(&cards, "card", "card: an agent card `CERT.pem:KEY.pem` (repeatable; logins use them in turn); each login is a new browser and a full TLS handshake at the card origin")
 	var ccClient, exchClient string
 	fs.Var(&nodes, "node", "a broker node `HOST:PORT` to connect to instead of the issuer's host (repeatable: each new connection goes to the next node, as a round-robin balancer would; URLs and TLS names stay the issuer's)")
 	fs.StringVar(&o.caFile, "ca-file", "", "PEM certificates to trust for the broker's TLS (a test CA)")
@@ -243,6 +250,26 @@ func parseFlags(args []string, stdin io.Reader, stderr io.Writer) (*options, int
 	if o.caFile != "" {
 		if _, err := os.ReadFile(o.caFile); err != nil {
 			return fail("--ca-file: %v", err)
+		}
+	}
+	for _, c := range cards {
+		certFile, keyFile, ok := strings.Cut(c, ":")
+		if !ok || certFile == "" || keyFile == "" {
+			return fail("--card %q: want CERT.pem:KEY.pem", c)
+		}
+		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return fail("--card %q: %v", c, err)
+		}
+		o.cards = append(o.cards, pair)
+	}
+	if o.cardOrigin != "" {
+		u, err := url.Parse(o.cardOrigin)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return fail("--card-origin %q: want an https URL", o.cardOrigin)
+		}
+		if !o.allowNonLocal && !isLoopback(u.Hostname()) {
+			return fail("--card-origin %q is not on the loopback interface (--allow-non-loopback to insist)", o.cardOrigin)
 		}
 	}
 	for _, a := range apps {
@@ -348,7 +375,7 @@ func parseClient(s, defaultRedirect string) (loadflow.Client, error) {
 }
 
 func parseMix(s string) (map[string]int, error) {
-	known := []string{"sso", "cc", "introspect", "refresh", "jwks", "exchange", "login"}
+	known := []string{"sso", "cc", "introspect", "refresh", "jwks", "exchange", "login", "card"}
 	m := map[string]int{}
 	for _, part := range strings.Split(s, ",") {
 		name, w, ok := strings.Cut(strings.TrimSpace(part), "=")

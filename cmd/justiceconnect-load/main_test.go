@@ -77,6 +77,27 @@ func TestParseFlags(t *testing.T) {
 			t.Errorf("%v: exit %d, want %d (%s)", bad, code, exitUsage, stderr.String())
 		}
 	}
+	for _, bad := range [][]string{
+		{"--issuer", "http://127.0.0.1:1", "--scenario", "card", "--card", "only-a-cert.pem"},                       // no key
+		{"--issuer", "http://127.0.0.1:1", "--scenario", "card", "--card", "/nonexistent/c.pem:/nonexistent/k.pem"}, // unreadable
+		{"--issuer", "http://127.0.0.1:1", "--scenario", "card", "--card-origin", "http://127.0.0.1:2"},             // not https
+		{"--issuer", "http://127.0.0.1:1", "--scenario", "card", "--card-origin", "https://10.1.2.3:443"},           // not loopback
+	} {
+		stderr.Reset()
+		if _, code := parseFlags(bad, strings.NewReader(""), &stderr); code != exitUsage || !strings.Contains(stderr.String(), "--card") {
+			t.Errorf("%v: exit %d, want %d and the flag named (%s)", bad, code, exitUsage, stderr.String())
+		}
+	}
+	// The card scenario without a card says what to give; the mix leaves card
+	// logins out when there is none.
+	o, _ = parseFlags([]string{"--issuer", "http://127.0.0.1:1", "--app", "a:b", "--user", "u:p", "--scenario", "card"}, strings.NewReader(""), &stderr)
+	if err := checkScenario(o); err == nil || !strings.Contains(err.Error(), "--card CERT.pem:KEY.pem") {
+		t.Errorf("checkScenario(card without a card) = %v", err)
+	}
+	o, _ = parseFlags([]string{"--issuer", "http://127.0.0.1:1", "--app", "a:b", "--user", "u:p", "--scenario", "mix", "--mix", "sso=1,card=5"}, strings.NewReader(""), &stderr)
+	if err := checkScenario(o); err != nil || o.mix["card"] != 0 {
+		t.Errorf("checkScenario(mix with card, no card) = %v, mix %v", err, o.mix)
+	}
 	// The exchange scenario without an exchange client says what to do.
 	o, _ = parseFlags([]string{"--issuer", "http://127.0.0.1:1", "--app", "a:b", "--user", "u:p", "--scenario", "exchange"}, strings.NewReader(""), &stderr)
 	if err := checkScenario(o); err == nil || !strings.Contains(err.Error(), "--exchange-client") {

@@ -33,14 +33,50 @@ type budget struct {
 }
 
 func (b *budget) RoundTrip(r *http.Request) (*http.Response, error) {
+	if err := b.admit(r); err != nil {
+		return nil, err
+	}
+	return b.next.RoundTrip(r)
+}
+
+// admit counts a request, or refuses it once the budget is spent.
+func (b *budget) admit(r *http.Request) error {
 	if n := b.n.Add(1); b.max > 0 && n > b.max {
 		b.n.Add(-1)
 		if r.Body != nil {
 			r.Body.Close()
 		}
-		return nil, errBudget
+		return errBudget
 	}
-	return b.next.RoundTrip(r)
+	return nil
+}
+
+// via counts the requests that go through next against the same budget.
+func (b *budget) via(next http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if err := b.admit(r); err != nil {
+			return nil, err
+		}
+		return next.RoundTrip(r)
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// cardRouter sends a card browser's requests for the card origin through the
+// card's own transport, the others through the shared pool.
+type cardRouter struct {
+	host       string
+	card, rest http.RoundTripper
+}
+
+func (c cardRouter) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Host == c.host {
+		return c.card.RoundTrip(r)
+	}
+	return c.rest.RoundTrip(r)
 }
 
 func (b *budget) spent() bool { return b.max > 0 && b.n.Load() >= b.max }
@@ -143,13 +179,15 @@ func (s *stats) record(op string, d time.Duration, err error) {
 // worker is one simulated browser and client: it keeps an SSO session and the
 // tokens it needs between operations.
 type worker struct {
-	id    int
-	o     *options
-	b     *loadflow.Broker
-	st    *stats
-	ctx   context.Context
-	rng   *rand.Rand
-	count int // operations done, to walk applications and users in turn
+	id     int
+	o      *options
+	b      *loadflow.Broker
+	bud    *budget
+	shared *http.Transport // the pool of connections to the broker
+	st     *stats
+	ctx    context.Context
+	rng    *rand.Rand
+	count  int // operations done, to walk applications and users in turn
 
 	browser  *http.Client     // a browser with an SSO session (nil: none yet)
 	app      *loadflow.Tokens // tokens of the first application (introspect, refresh)
@@ -201,6 +239,30 @@ func (w *worker) login(name string, app loadflow.Client) error {
 		w.app = toks
 	}
 	return nil
+}
+
+// card is a first login with an agent card, as a magistrate starting the day: a
+// new browser (no SSO session, no TLS session to resume) asks for eidas3 at the
+// next application; the broker sends it to its card origin, which reads the card
+// in a full TLS handshake, then back for the code and the token.
+func (w *worker) card() error {
+	card := w.o.cards[(w.id+w.count)%len(w.o.cards)]
+	origin, _ := url.Parse(w.o.cardOrigin)
+	ct := w.shared.Clone()
+	ct.TLSClientConfig = ct.TLSClientConfig.Clone()
+	if ct.TLSClientConfig == nil {
+		ct.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	ct.TLSClientConfig.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &card, nil }
+	// The card origin is one address: not the --node balancing of the issuer.
+	ct.DialContext = (&net.Dialer{Timeout: 10 * time.Second}).DialContext
+	ct.MaxIdleConns, ct.MaxIdleConnsPerHost = 2, 2
+	defer ct.CloseIdleConnections()
+	br := w.b.NewBrowserVia(w.bud.via(cardRouter{host: origin.Host, card: ct, rest: w.shared}))
+	return w.do("card", func() error {
+		_, err := w.b.CodeFlowWith(w.ctx, br, w.nextApp(), loadflow.User{}, w.o.scope, url.Values{"acr_values": {w.o.cardACR}})
+		return err
+	})
 }
 
 // sso runs one code flow on the existing SSO session (no password).
@@ -284,6 +346,8 @@ func (w *worker) step() error {
 			}
 		}
 		return nil
+	case "card":
+		return w.card()
 	case "jwks":
 		if w.count%2 == 0 {
 			return w.do("jwks", func() error { _, err := w.b.Get(w.ctx, "/jwks"); return err })
@@ -338,6 +402,8 @@ func (w *worker) op(name string) error {
 		return w.do("jwks", func() error { _, err := w.b.Get(w.ctx, "/jwks"); return err })
 	case "login":
 		return w.login("login", w.o.apps[0])
+	case "card":
+		return w.card()
 	}
 	return fmt.Errorf("unknown operation %q", name)
 }
@@ -355,7 +421,7 @@ func (w *worker) mixStep() error {
 	return nil
 }
 
-var mixOrder = []string{"sso", "cc", "introspect", "refresh", "jwks", "exchange", "login"}
+var mixOrder = []string{"sso", "cc", "introspect", "refresh", "jwks", "exchange", "login", "card"}
 
 // checkScenario says what a scenario lacks before anything runs.
 func checkScenario(o *options) error {
@@ -372,6 +438,10 @@ func checkScenario(o *options) error {
 			delete(o.mix, "cc")
 			needs["cc"] = false
 		}
+		if len(o.cards) == 0 || o.cardOrigin == "" {
+			delete(o.mix, "card")
+			needs["card"] = false
+		}
 		total := 0
 		for _, w := range o.mix {
 			total += w
@@ -387,6 +457,14 @@ func checkScenario(o *options) error {
 		}
 		if len(o.users) == 0 {
 			return errors.New("no user: give --demo-json or --user NAME:PASSWORD")
+		}
+	}
+	if needs["card"] {
+		if len(o.cards) == 0 || o.cardOrigin == "" {
+			return errors.New("the card scenario needs --card CERT.pem:KEY.pem (an agent card the broker's card provider accepts) and --card-origin URL")
+		}
+		if len(o.apps) == 0 {
+			return errors.New("no application for code flows: give --demo-json or --app ID:SECRET")
 		}
 	}
 	if needs["cc"] && !o.ccSet {
@@ -450,6 +528,7 @@ func execute(ctx context.Context, o *options, stderr io.Writer) (*report, error)
 	}
 	bud := &budget{next: tr, max: o.maxRequests}
 	b := loadflow.New(o.issuer, bud)
+	b.CardOrigin = o.cardOrigin
 	// One request first: a broker that does not answer is a setup failure, not
 	// thousands of errors.
 	if _, err := b.Get(ctx, "/.well-known/openid-configuration"); err != nil {
@@ -473,7 +552,7 @@ func execute(ctx context.Context, o *options, stderr io.Writer) (*report, error)
 		total += w
 	}
 	for i := range workers {
-		workers[i] = &worker{id: i, o: o, b: b, st: st, ctx: ctx, rng: rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano()))), mixTotal: total}
+		workers[i] = &worker{id: i, o: o, b: b, bud: bud, shared: tr, st: st, ctx: ctx, rng: rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano()))), mixTotal: total}
 	}
 	// Setup (logins) before the clock: the scenario measures its own operation.
 	if o.scenario != "jwks" {

@@ -49,6 +49,10 @@ type Broker struct {
 	// Transport is shared by browsers (NewBrowser), so that thousands of simulated
 	// browsers reuse a bounded pool of connections.
 	Transport http.RoundTripper
+	// CardOrigin is the broker's agent card origin (scheme://host:port), its
+	// second TLS listener that asks for a client certificate; Walk follows the
+	// broker's redirects there as its own. Empty: no card logins.
+	CardOrigin string
 }
 
 // NewTransport returns a transport keeping up to idle connections per host, with
@@ -69,9 +73,13 @@ func New(issuer string, rt http.RoundTripper) *Broker {
 
 // NewBrowser returns a client with its own cookie jar that does not follow
 // redirects (the walk looks at every step).
-func (b *Broker) NewBrowser() *http.Client {
+func (b *Broker) NewBrowser() *http.Client { return b.NewBrowserVia(b.Transport) }
+
+// NewBrowserVia is NewBrowser with its own transport (a browser holding an agent
+// card reaches the card origin with its own TLS configuration).
+func (b *Broker) NewBrowserVia(rt http.RoundTripper) *http.Client {
 	jar, _ := cookiejar.New(nil)
-	return &http.Client{Jar: jar, Transport: b.Transport, Timeout: 60 * time.Second,
+	return &http.Client{Jar: jar, Transport: rt, Timeout: 60 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
@@ -160,13 +168,29 @@ func RandomString(n int) string {
 }
 
 // AuthURL builds an authorization request (code flow, PKCE S256, state, nonce).
-func (b *Broker) AuthURL(c Client, p PKCE, scope string) string {
+func (b *Broker) AuthURL(c Client, p PKCE, scope string) string { return b.AuthURLWith(c, p, scope, nil) }
+
+// AuthURLWith is AuthURL with more parameters (acr_values, idp_hint).
+func (b *Broker) AuthURLWith(c Client, p PKCE, scope string, extra url.Values) string {
 	q := url.Values{
 		"client_id": {c.ID}, "response_type": {"code"}, "scope": {scope},
 		"redirect_uri": {c.RedirectURI}, "state": {"state-" + RandomString(12)}, "nonce": {"nonce-" + RandomString(12)},
 		"code_challenge": {p.Challenge}, "code_challenge_method": {"S256"},
 	}
+	for k, v := range extra {
+		q[k] = v
+	}
 	return b.Issuer + "/authorize?" + q.Encode()
+}
+
+// ours reports a URL on the broker: the issuer's origin or the card origin.
+func (b *Broker) ours(u *url.URL) bool {
+	for _, origin := range []string{b.Issuer, b.CardOrigin} {
+		if o, err := url.Parse(origin); err == nil && origin != "" && u.Scheme == o.Scheme && u.Host == o.Host {
+			return true
+		}
+	}
+	return false
 }
 
 // Walk follows an authorization request in browser br: it posts user's password
@@ -174,7 +198,6 @@ func (b *Broker) AuthURL(c Client, p PKCE, scope string) string {
 // consent when asked, follows the broker's redirects, and returns the code from
 // the redirect to the client.
 func (b *Broker) Walk(ctx context.Context, br *http.Client, authURL string, user User) (code string, err error) {
-	issuer, _ := url.Parse(b.Issuer)
 	next, method, form := authURL, http.MethodGet, url.Values(nil)
 	loggedIn, consented := false, false
 	for range 15 {
@@ -204,7 +227,7 @@ func (b *Broker) Walk(ctx context.Context, br *http.Client, authURL string, user
 			if err != nil {
 				return "", &Error{Kind: "flow: bad redirect", Detail: err.Error()}
 			}
-			if loc.Scheme != issuer.Scheme || loc.Host != issuer.Host {
+			if !b.ours(loc) {
 				q := loc.Query()
 				if e := q.Get("error"); e != "" {
 					return "", &Error{Kind: "oauth " + e, Detail: q.Get("error_description")}
@@ -308,8 +331,15 @@ func (b *Broker) Token(ctx context.Context, c Client, form url.Values) (*Tokens,
 // CodeFlow runs authorize (logging user in if the browser has no SSO session) ->
 // code -> token for client c.
 func (b *Broker) CodeFlow(ctx context.Context, br *http.Client, c Client, user User, scope string) (*Tokens, error) {
+	return b.CodeFlowWith(ctx, br, c, user, scope, nil)
+}
+
+// CodeFlowWith is CodeFlow with more authorization parameters: acr_values=eidas3
+// in a browser holding an agent card is a card login (the broker sends the
+// browser to its card origin, which reads the card in the TLS handshake).
+func (b *Broker) CodeFlowWith(ctx context.Context, br *http.Client, c Client, user User, scope string, extra url.Values) (*Tokens, error) {
 	p := NewPKCE()
-	code, err := b.Walk(ctx, br, b.AuthURL(c, p, scope), user)
+	code, err := b.Walk(ctx, br, b.AuthURLWith(c, p, scope, extra), user)
 	if err != nil {
 		return nil, err
 	}
