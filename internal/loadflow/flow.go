@@ -168,7 +168,9 @@ func RandomString(n int) string {
 }
 
 // AuthURL builds an authorization request (code flow, PKCE S256, state, nonce).
-func (b *Broker) AuthURL(c Client, p PKCE, scope string) string { return b.AuthURLWith(c, p, scope, nil) }
+func (b *Broker) AuthURL(c Client, p PKCE, scope string) string {
+	return b.AuthURLWith(c, p, scope, nil)
+}
 
 // AuthURLWith is AuthURL with more parameters (acr_values, idp_hint).
 func (b *Broker) AuthURLWith(c Client, p PKCE, scope string, extra url.Values) string {
