@@ -507,6 +507,13 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		{"oauth_refresh_tokens", "SELECT signature FROM oauth_refresh_tokens WHERE expires_at IS NOT NULL AND expires_at < ? LIMIT ?", "oauth_refresh_tokens_expires_at"},
 		{"oauth_codes", "SELECT t.session, c.data FROM oauth_codes t LEFT JOIN clients c ON c.id = t.client_id WHERE t.signature = ?", "sqlite_autoindex_oauth_codes_1 (signature=?)"},
 		{"oauth_access_tokens", "UPDATE oauth_access_tokens SET active = 0 WHERE request_id = ?", "oauth_access_tokens_request_id"},
+		// Logout (RevokeTokensOfSession) after migration 0006 dropped the indexes
+		// no query used.
+		{"oauth_access_tokens", "DELETE FROM oauth_access_tokens WHERE sso_session_id = ?", "oauth_access_tokens_sso_session_id"},
+		{"oauth_refresh_tokens", "UPDATE oauth_refresh_tokens SET active = 0 WHERE sso_session_id = ? AND active", "oauth_refresh_tokens_sso_session_id"},
+		{"oauth_codes", "UPDATE oauth_codes SET active = 0 WHERE sso_session_id = ? AND active", "oauth_codes_sso_session_id"},
+		{"oauth_pkce", "DELETE FROM oauth_pkce WHERE signature = ?", "sqlite_autoindex_oauth_pkce_1"},
+		{"oauth_oidc", "DELETE FROM oauth_oidc WHERE signature = ?", "sqlite_autoindex_oauth_oidc_1"},
 	} {
 		args := make([]any, strings.Count(c.query, "?"))
 		for i := range args {
