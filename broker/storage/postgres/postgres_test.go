@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -68,8 +67,8 @@ func TestPostgres(t *testing.T) {
 		}
 		defer c.Close(context.Background())
 		var n int
-		if err := c.QueryRow(context.Background(), "SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != countMigrations(t) {
-			t.Errorf("schema_migrations rows = %d, %v; want %d", n, err, countMigrations(t))
+		if err := c.QueryRow(context.Background(), "SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != storagetest.CountMigrations(t, "migrations") {
+			t.Errorf("schema_migrations rows = %d, %v; want %d", n, err, storagetest.CountMigrations(t, "migrations"))
 		}
 	})
 	t.Run("BadDSNHidesPassword", func(t *testing.T) {
@@ -122,14 +121,4 @@ func BenchmarkCreateGetAccessToken(b *testing.B) {
 		defer s.Close()
 		storagetest.BenchmarkCreateGetAccessToken(b, s)
 	})
-}
-
-// countMigrations counts the migration files this package embeds.
-func countMigrations(t *testing.T) int {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join("migrations", "*.sql"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("migrations: %v %d", err, len(files))
-	}
-	return len(files)
 }

@@ -461,15 +461,22 @@ func TestGroupDeferredWrites(t *testing.T) {
 	}
 }
 
-// The write connection runs with the pragmas Open sets for it (a DSN option the
-// driver ignored would leave SQLite's defaults, and the sub-journal on disk).
-func TestWriterPragmas(t *testing.T) {
+// openWriter opens a fresh store and returns its group writer (the connection the
+// pragmas and plans are read on).
+func openWriter(t *testing.T) *groupWriter {
+	t.Helper()
 	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "jc.db"), storage.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	w := s.Store.Backend().(*backend).w
+	t.Cleanup(func() { _ = s.Close() })
+	return s.Store.Backend().(*backend).w
+}
+
+// The write connection runs with the pragmas Open sets for it (a DSN option the
+// driver ignored would leave SQLite's defaults, and the sub-journal on disk).
+func TestWriterPragmas(t *testing.T) {
+	w := openWriter(t)
 	ctx := context.Background()
 	var mode string
 	if err := w.conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
@@ -495,12 +502,7 @@ func TestWriterPragmas(t *testing.T) {
 // hold a million rows (docs/PERFORMANCE.md, "Query plans"). The conditions are
 // those of sqlstore's DeleteExpired and getRequest.
 func TestQueryPlansUseIndexes(t *testing.T) {
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "jc.db"), storage.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	w := s.Store.Backend().(*backend).w
+	w := openWriter(t)
 	for _, c := range []struct{ table, query, want string }{
 		{"sso_sessions", "SELECT id FROM sso_sessions WHERE (ended_at > 0 AND ended_at <= ?) OR (absolute_expires_at > 0 AND absolute_expires_at < ?) OR (idle_expires_at > 0 AND idle_expires_at < ?) LIMIT ?", "MULTI-INDEX OR"},
 		{"oauth_access_tokens", "SELECT signature FROM oauth_access_tokens WHERE expires_at IS NOT NULL AND expires_at < ? LIMIT ?", "oauth_access_tokens_expires_at"},

@@ -70,7 +70,7 @@ func TestReopenIsIdempotent(t *testing.T) {
 	var n int
 	var mode string
 	// One row per embedded migration, each applied once over the reopenings.
-	if want := countMigrations(t); db.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n) != nil || n != want {
+	if want := storagetest.CountMigrations(t, "migrations"); db.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n) != nil || n != want {
 		t.Errorf("schema_migrations rows = %d; want %d", n, want)
 	}
 	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
@@ -186,14 +186,4 @@ func TestOpenRejects(t *testing.T) {
 			t.Errorf("Open(%q) succeeded", p)
 		}
 	}
-}
-
-// countMigrations counts the migration files this package embeds.
-func countMigrations(t *testing.T) int {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join("migrations", "*.sql"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("migrations: %v %d", err, len(files))
-	}
-	return len(files)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
+	"path/filepath"
 	"reflect"
 	"sync"
 	"testing"
@@ -277,4 +278,15 @@ func countNil(errs []error) int {
 		}
 	}
 	return n
+}
+
+// CountMigrations counts the migration files in dir (a database package's
+// embedded migrations, read from its source directory by its tests).
+func CountMigrations(t testing.TB, dir string) int {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.sql"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("migrations in %s: %v, %d files", dir, err, len(files))
+	}
+	return len(files)
 }
