@@ -97,6 +97,7 @@ type options struct {
 	cards            []tls.Certificate // agent cards for card logins, used in turn
 	cardOrigin       string            // the broker's card origin URL
 	cardACR          string            // acr_values of a card login
+	idpHint          string            // idp_hint of password logins (a broker with several providers)
 
 	issuer   string
 	apps     []loadflow.Client // code flow clients, in order
@@ -173,6 +174,7 @@ func parseFlags(args []string, stdin io.Reader, stderr io.Writer) (*options, int
 	fs.BoolVar(&o.allowNonLocal, "allow-non-loopback", false, "allow an issuer that is not on the loopback interface (do not load shared machines)")
 	fs.StringVar(&o.cardOrigin, "card-origin", "", "card: the broker's card origin URL (card_listen.public_url)")
 	fs.StringVar(&o.cardACR, "card-acr", "eidas3", "card: acr_values of a card login")
+	fs.StringVar(&o.idpHint, "idp-hint", "", "idp_hint of password logins: the provider that takes the password (e.g. the LDAP directory), when the broker has several and would show its chooser")
 	var apps, users, nodes, cards listFlag
 	fs.Var(&cards, "card", "card: an agent card `CERT.pem:KEY.pem` (repeatable; logins use them in turn); each login is a new browser and a full TLS handshake at the card origin")
 	var ccClient, exchClient string

@@ -226,9 +226,13 @@ func (w *worker) login(name string, app loadflow.Client) error {
 	if w.o.scenario == "refresh" || w.o.scenario == "mix" {
 		scope += " offline_access"
 	}
+	var extra url.Values
+	if w.o.idpHint != "" {
+		extra = url.Values{"idp_hint": {w.o.idpHint}}
+	}
 	var toks *loadflow.Tokens
 	err := w.do(name, func() (err error) {
-		toks, err = w.b.CodeFlow(w.ctx, br, app, w.user(), scope)
+		toks, err = w.b.CodeFlowWith(w.ctx, br, app, w.user(), scope, extra)
 		return err
 	})
 	if err != nil {
