@@ -35,6 +35,10 @@ func commands() map[string]command {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if len(os.Args) > 1 && (os.Args[1] == "serve" || os.Args[1] == "demo") {
+		// Process-wide, so here rather than in run (tests call run in-process).
+		tuneGC(os.Getenv)
+	}
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
