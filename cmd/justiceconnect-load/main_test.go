@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -205,4 +206,33 @@ func TestBrokerDown(t *testing.T) {
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// A card browser's own transport counts against the same --max-requests budget
+// as the shared pool, and the router sends only the card origin's requests to it.
+func TestBudgetViaAndCardRouter(t *testing.T) {
+	var shared, card atomic.Int64
+	ok := func(n *atomic.Int64) http.RoundTripper {
+		return roundTripFunc(func(*http.Request) (*http.Response, error) {
+			n.Add(1)
+			return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
+		})
+	}
+	bud := &budget{next: ok(&shared), max: 3}
+	viaCard := bud.via(cardRouter{host: "127.0.0.1:9443", card: ok(&card), rest: ok(&shared)})
+	req := func(u string) *http.Request { r, _ := http.NewRequest(http.MethodGet, u, nil); return r }
+	for _, u := range []string{"https://127.0.0.1:9443/card/login", "https://127.0.0.1:8443/authorize"} {
+		if _, err := viaCard.RoundTrip(req(u)); err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+	}
+	if _, err := bud.RoundTrip(req("https://127.0.0.1:8443/token")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := viaCard.RoundTrip(req("https://127.0.0.1:9443/card/login")); !errors.Is(err, errBudget) {
+		t.Fatalf("fourth request: %v, want the budget spent", err)
+	}
+	if card.Load() != 1 || shared.Load() != 2 || bud.n.Load() != 3 {
+		t.Errorf("card %d shared %d counted %d; want 1, 2, 3", card.Load(), shared.Load(), bud.n.Load())
+	}
 }
