@@ -386,14 +386,7 @@ func (s *stack) upstreamProviders(write func(name, content string) string) strin
       acs_url: %q
       slo_url: %q
       idp_metadata_file: %q
-    mapping:
-      given_name: givenName
-      family_name: sn
-      email: mail
-      professional_id: numeroAvocat
-      profession: {value: avocat}
-      barreau: {attribute: barreau}
-  - id: cj
+%s  - id: cj
     type: oidc
     label: %q
     settings:
@@ -403,15 +396,8 @@ func (s *stack) upstreamProviders(write func(name, content string) string) strin
       scopes: [openid, profile, email, profession]
       insecure_allow_http: true
       timeout: 3s
-    mapping:
-      given_name: given_name
-      family_name: family_name
-      email: email
-      professional_id: professional_id
-      profession: {attribute: profession}
-      organization: {attribute: office}
-`, labelBarreau, samlEntityID, s.issuer+"/login/callback/barreau", s.issuer+"/session/end/return", md,
-		labelCJ, s.cj.Issuer, s.cj.Client().ClientID, write("cj-secret", s.cj.Client().ClientSecret+"\n"))
+%s`, labelBarreau, samlEntityID, s.issuer+"/login/callback/barreau", s.issuer+"/session/end/return", md, peer.BarreauMapping,
+		labelCJ, s.cj.Issuer, s.cj.Client().ClientID, write("cj-secret", s.cj.Client().ClientSecret+"\n"), peer.BailiffsMapping)
 }
 
 // upstreamClients is client C, a bailiffs' platform that may use the cj

@@ -156,14 +156,7 @@ providers:
       acs_url: %q
       slo_url: %q
       idp_metadata_file: %q
-    mapping:
-      given_name: givenName
-      family_name: sn
-      email: mail
-      professional_id: numeroAvocat
-      profession: {value: avocat}
-      barreau: {attribute: barreau}
-  - id: cj
+%s  - id: cj
     type: oidc
     label: %q
     settings:
@@ -173,14 +166,7 @@ providers:
       scopes: [openid, profile, email, profession]
       insecure_allow_http: true
       timeout: 3s
-    mapping:
-      given_name: given_name
-      family_name: family_name
-      email: email
-      professional_id: professional_id
-      profession: {attribute: profession}
-      organization: {attribute: office}
-clients:
+%sclients:
   - client_id: %s
     name: "Plateforme partenaire"
     organization: "Médiation Exemple"
@@ -217,8 +203,8 @@ clients:
 `, issuer, filepath.Join(dir, "broker.db"), write("kek", base64.StdEncoding.EncodeToString(kek)+"\n"),
 		labelAnnuaire, u.slapd.LDAPSURL, u.slapd.CAFile, u.slapd.ServiceDN, u.slapd.ServicePasswordFile, u.slapd.PeopleDN,
 		peer.SlapdDisabledFilter, "cn=magistrats,"+groups, "cn=greffiers,"+groups,
-		labelBarreau, samlEntityID, issuer+"/login/callback/barreau", issuer+"/session/end/return", idpMetadata,
-		labelCJ, u.cj.Issuer, u.cj.Client().ClientID, write("cj-secret", u.cj.Client().ClientSecret+"\n"),
+		labelBarreau, samlEntityID, issuer+"/login/callback/barreau", issuer+"/session/end/return", idpMetadata, peer.BarreauMapping,
+		labelCJ, u.cj.Issuer, u.cj.Client().ClientID, write("cj-secret", u.cj.Client().ClientSecret+"\n"), peer.BailiffsMapping,
 		harness.PartnerID, write("partner", harness.PartnerSecret+"\n"), harness.RedirectURI,
 		harness.MinistryID, write("ministry", harness.MinistrySecret+"\n"), harness.RedirectURI, harness.PostLogoutURI,
 		cjExchangerID, write("cj-exchanger", cjExchangerSecret+"\n"), harness.APIAudience,

@@ -354,3 +354,15 @@ func bailiffsRandomHex(t testing.TB, n int) string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// BailiffsMapping is the "mapping:" block of a broker's OIDC provider entry for
+// this IdP's accounts (its profession, office and professional_id claims),
+// indented for an entry of the providers list.
+const BailiffsMapping = `    mapping:
+      given_name: given_name
+      family_name: family_name
+      email: email
+      professional_id: professional_id
+      profession: {attribute: profession}
+      organization: {attribute: office}
+`

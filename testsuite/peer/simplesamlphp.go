@@ -424,3 +424,16 @@ func sspSelfSigned(t testing.TB, cn string) (*rsa.PrivateKey, *x509.Certificate)
 	}
 	return key, cert
 }
+
+// BarreauMapping is the "mapping:" block of a broker's SAML provider entry for
+// this IdP's users (givenName, sn, mail, numeroAvocat, barreau), indented for an
+// entry of the providers list. The test stacks share it so that they map the bar's
+// attributes alike.
+const BarreauMapping = `    mapping:
+      given_name: givenName
+      family_name: sn
+      email: mail
+      professional_id: numeroAvocat
+      profession: {value: avocat}
+      barreau: {attribute: barreau}
+`
