@@ -284,6 +284,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 		s.errorPage(w, r, http.StatusServiceUnavailable, "error.unavailable", err)
 		return
 	}
+	nameGrant(ar)
 	resp, err := s.provider.NewAuthorizeResponse(txCtx, ar, sess)
 	if err == nil && sid != "" && !recorded {
 		err = s.cfg.Store.AddSSOSessionClient(txCtx, sid, client.ID)

@@ -79,6 +79,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	nameGrant(ar)
 	resp, err := s.provider.NewAccessResponse(txCtx, ar)
 	if err != nil {
 		_ = fositestorage.MaybeRollbackTx(txCtx, s.cfg.Store)
