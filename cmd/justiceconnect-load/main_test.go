@@ -35,6 +35,46 @@ func TestParseProc(t *testing.T) {
 	}
 }
 
+func TestProcIO(t *testing.T) {
+	text := "rchar: 1000\nwchar: 2000\nsyscr: 10\nsyscw: 20\nread_bytes: 0\nwrite_bytes: 8192\ncancelled_write_bytes: 0\n"
+	got, err := parseProcIO([]byte(text))
+	if want := (procIO{RChar: 1000, WChar: 2000, SyscR: 10, SyscW: 20, WriteBytes: 8192}); err != nil || got != want {
+		t.Fatalf("parseProcIO = %+v, %v; want %+v", got, err, want)
+	}
+	if _, err := parseProcIO([]byte("rchar: 1\nwchar: x\n")); err == nil || !strings.Contains(err.Error(), "wchar") {
+		t.Errorf("a garbled counter: %v", err)
+	}
+	if _, err := parseProcIO([]byte("rchar: 1\n")); err == nil {
+		t.Error("missing counters accepted")
+	}
+	// The real thing: this process writes 1 MiB in 16 calls.
+	before, err := readProcIO(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(t.TempDir() + "/w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 16 {
+		if _, err := f.Write(make([]byte, 64<<10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	after, err := readProcIO(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := ioDelta(before, after, 4)
+	if d.Total.WChar < 1<<20 || d.Total.SyscW < 16 || d.PerOp == nil || d.PerOp.WrittenBytes < 1<<18 || d.PerOp.WriteCalls < 4 {
+		t.Errorf("1 MiB in 16 writes over 4 operations: %+v per op %+v", d.Total, d.PerOp)
+	}
+	if d := ioDelta(before, after, 0); d.PerOp != nil {
+		t.Errorf("per operation with no operation: %+v", d.PerOp)
+	}
+}
+
 func TestParseMetrics(t *testing.T) {
 	text := "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 5.4525952e+07\nprocess_cpu_seconds_total 12.5\njc_tokens_total{grant=\"x\"} 3\n"
 	rss, cpu, err := parseMetrics(strings.NewReader(text))

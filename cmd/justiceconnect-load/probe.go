@@ -123,6 +123,67 @@ func (p *prober) progress() string {
 	return fmt.Sprintf(", broker RSS %.1f MB", float64(p.rss)/(1<<20))
 }
 
+// procIO is /proc/PID/io: what the broker asked of the kernel (read and write
+// calls and bytes, files and sockets alike) and what it made the kernel write to
+// the disk (pages it dirtied, counted once until written back: on a store that
+// is the real cost of scattered page writes). Linux's Documentation/filesystems/proc.rst.
+type procIO struct {
+	RChar      int64 `json:"read_bytes"`
+	WChar      int64 `json:"written_bytes"`
+	SyscR      int64 `json:"read_calls"`
+	SyscW      int64 `json:"write_calls"`
+	ReadBytes  int64 `json:"disk_read_bytes"`
+	WriteBytes int64 `json:"disk_write_bytes"`
+}
+
+// readProcIO reads /proc/PID/io (readable by the broker's own user or root).
+func readProcIO(pid int) (procIO, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return procIO{}, err
+	}
+	return parseProcIO(b)
+}
+
+func parseProcIO(b []byte) (procIO, error) {
+	var io procIO
+	fields := map[string]*int64{"rchar": &io.RChar, "wchar": &io.WChar, "syscr": &io.SyscR, "syscw": &io.SyscW,
+		"read_bytes": &io.ReadBytes, "write_bytes": &io.WriteBytes}
+	seen := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		key, val, ok := strings.Cut(line, ":")
+		dst := fields[key]
+		if !ok || dst == nil {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(val), 10, 64)
+		if err != nil {
+			return io, fmt.Errorf("/proc io: %s: %q", key, val)
+		}
+		*dst = n
+		seen++
+	}
+	if seen != len(fields) {
+		return io, fmt.Errorf("/proc io: %d of the %d counters", seen, len(fields))
+	}
+	return io, nil
+}
+
+// ioDelta is the broker's I/O between two readings, in total and per
+// operation: counts that the machine's speed does not change, so two runs (or an
+// empty and a filled store) compare even on a noisy machine.
+func ioDelta(before, after procIO, ops int64) *ioReport {
+	d := procIO{RChar: after.RChar - before.RChar, WChar: after.WChar - before.WChar, SyscR: after.SyscR - before.SyscR,
+		SyscW: after.SyscW - before.SyscW, ReadBytes: after.ReadBytes - before.ReadBytes, WriteBytes: after.WriteBytes - before.WriteBytes}
+	r := &ioReport{Total: d}
+	if ops > 0 {
+		per := func(n int64) float64 { return float64(n) / float64(ops) }
+		r.PerOp = &ioPerOp{ReadBytes: per(d.RChar), WrittenBytes: per(d.WChar), ReadCalls: per(d.SyscR), WriteCalls: per(d.SyscW),
+			DiskReadBytes: per(d.ReadBytes), DiskWriteBytes: per(d.WriteBytes)}
+	}
+	return r
+}
+
 func (p *prober) report(elapsed time.Duration, cpuBefore float64) *brokerReport {
 	p.mu.Lock()
 	defer p.mu.Unlock()

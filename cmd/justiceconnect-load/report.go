@@ -59,6 +59,22 @@ type brokerReport struct {
 	Samples        int     `json:"samples"`
 	SampleFailures int     `json:"sample_failures,omitempty"`
 	LastError      string  `json:"last_error,omitempty"`
+	// IO is the broker's I/O during the run (--pid only).
+	IO *ioReport `json:"io,omitempty"`
+}
+
+type ioReport struct {
+	Total procIO   `json:"total"`
+	PerOp *ioPerOp `json:"per_op,omitempty"`
+}
+
+type ioPerOp struct {
+	ReadBytes      float64 `json:"read_bytes"`
+	WrittenBytes   float64 `json:"written_bytes"`
+	ReadCalls      float64 `json:"read_calls"`
+	WriteCalls     float64 `json:"write_calls"`
+	DiskReadBytes  float64 `json:"disk_read_bytes"`
+	DiskWriteBytes float64 `json:"disk_write_bytes"`
 }
 
 type storeReport struct {
@@ -110,6 +126,11 @@ func (r *report) table(w io.Writer) {
 			fmt.Fprintf(w, " (VmHWM %s since start)", mb(b.VmHWMBytes))
 		}
 		fmt.Fprintf(w, ", CPU %.1f s = %.2f cores on average, %.2f at peak\n", b.CPUSeconds, b.AvgCPUCores, b.PeakCPUCores)
+		if b.IO != nil && b.IO.PerOp != nil {
+			o := b.IO.PerOp
+			fmt.Fprintf(w, "  I/O per operation: %.1f read and %.1f write calls, %.1f KB read and %.1f KB written; %.1f KB dirtied for the disk\n",
+				o.ReadCalls, o.WriteCalls, o.ReadBytes/1024, o.WrittenBytes/1024, o.DiskWriteBytes/1024)
+		}
 		if b.SampleFailures > 0 {
 			fmt.Fprintf(w, "  %d samples failed, last: %s\n", b.SampleFailures, b.LastError)
 		}

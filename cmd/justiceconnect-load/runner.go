@@ -573,10 +573,15 @@ func execute(ctx context.Context, o *options, stderr io.Writer) (*report, error)
 
 	reqBefore := bud.n.Load()
 	var cpuBefore float64
+	var ioBefore procIO
+	ioErr := errors.New("no --pid")
 	if probe != nil {
 		_ = probe.sample()
 		cpuBefore = probe.cpuSeconds()
 		probe.resetPeaks()
+		if o.pid > 0 {
+			ioBefore, ioErr = readProcIO(o.pid)
+		}
 	}
 	start := time.Now()
 	deadline := start.Add(o.duration)
@@ -660,6 +665,12 @@ loop:
 	if probe != nil {
 		_ = probe.sample()
 		rep.Broker = probe.report(elapsed, cpuBefore)
+		if ioErr == nil {
+			// Left out when unreadable (another user's broker without root).
+			if ioAfter, err := readProcIO(o.pid); err == nil {
+				rep.Broker.IO = ioDelta(ioBefore, ioAfter, rep.OK)
+			}
+		}
 	}
 	if o.storeFile != "" {
 		after := storeSize(o.storeFile)

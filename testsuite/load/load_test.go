@@ -38,6 +38,12 @@ type report struct {
 	Broker *struct {
 		PeakRSSBytes int64   `json:"peak_rss_bytes"`
 		CPUSeconds   float64 `json:"cpu_seconds"`
+		IO           *struct {
+			PerOp *struct {
+				WriteCalls   float64 `json:"write_calls"`
+				WrittenBytes float64 `json:"written_bytes"`
+			} `json:"per_op"`
+		} `json:"io"`
 	} `json:"broker"`
 	Store *struct {
 		BeforeBytes int64 `json:"before_bytes"`
@@ -211,6 +217,9 @@ func TestScenarios(t *testing.T) {
 			}
 			if rep.Broker == nil || rep.Broker.PeakRSSBytes < 1<<20 || rep.Broker.CPUSeconds <= 0 {
 				t.Errorf("broker resources %+v", rep.Broker)
+			} else if io := rep.Broker.IO; io == nil || io.PerOp == nil || io.PerOp.WriteCalls <= 0 || io.PerOp.WrittenBytes <= 0 {
+				// Every operation at least writes its answers to a socket.
+				t.Errorf("broker I/O per operation %+v", io)
 			}
 			if rep.Store == nil || rep.Store.BeforeBytes <= 0 || rep.Store.AfterBytes <= 0 {
 				t.Errorf("store %+v", rep.Store)
