@@ -20,6 +20,8 @@ fi
 echo "== go vet"
 go vet ./...
 (cd claims && go vet ./...)
+# The profiling endpoint is only in builds with -tags pprof (docs/PERFORMANCE.md).
+go vet -tags pprof ./cmd/justiceconnect
 
 echo "== govulncheck"
 ./testsuite/scripts/govulncheck.sh
@@ -29,6 +31,7 @@ echo "== tests (claims module)"
 
 echo "== tests (broker, providers, testsuite)"
 go test -race -count=1 -timeout 20m ./...
+go test -race -count=1 -tags pprof -run TestStartPprof ./cmd/justiceconnect
 
 echo "== fuzzing (bounded: FUZZTIME each target)"
 FUZZTIME=${FUZZTIME:-20s} ./testsuite/scripts/fuzz.sh
