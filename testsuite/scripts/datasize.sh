@@ -57,44 +57,18 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# start NAME PORT: runs the demo on $OUT/NAME and waits for its JSON line.
-start() {
-	# A fresh output file: the demo's redirection happens after the fork, so the
-	# old one could be read (then truncated) first.
-	rm -f "$OUT/$1.out" "$OUT/$1.json"
-	"$JC" demo --addr "127.0.0.1:$2" --data "$OUT/$1" >"$OUT/$1.out" 2>>"$OUT/$1.err" &
-	echo $! >"$OUT/$1.pid"
-	PIDS="$PIDS $!"
-	i=0
-	until grep -q '^{"issuer"' "$OUT/$1.out" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -lt 300 ] || { echo "datasize: demo $1 did not start" >&2; cat "$OUT/$1.err" >&2; exit 1; }
-		sleep 0.2
-	done
-	grep '^{"issuer"' "$OUT/$1.out" | tail -1 >"$OUT/$1.json"
-}
-
-stop() {
-	kill "$(cat "$OUT/$1.pid")"
-	while kill -0 "$(cat "$OUT/$1.pid")" 2>/dev/null; do sleep 0.1; done
-}
+. testsuite/scripts/demo-lib.sh
 
 # prepare NAME PORT: creates the store with the demo and two more applications,
 # so that logins reach three clients.
 prepare() {
-	start "$1" "$2"
-	cat >"$OUT/$1-admin.yaml" <<EOF
-issuer: "http://127.0.0.1:$2"
-mode: development
-insecure_allow_http_issuer: true
-store: {driver: sqlite, sqlite_path: "$OUT/$1/justiceconnect.db"}
-keys: {kek: {file: "$OUT/$1/kek"}}
-EOF
+	demo_start "$1" "$2"
+	demo_admin "$1" "$2"
 	for app in load-app-2 load-app-3; do
 		"$JC" clients add --config "$OUT/$1-admin.yaml" --json --id $app --name "Load $app" --kind first_party \
 			--redirect-uri http://127.0.0.1/callback >/dev/null
 	done
-	stop "$1"
+	demo_stop "$1"
 }
 
 prepare empty "$PORT_E"
@@ -127,8 +101,8 @@ run() {
 	}
 }
 
-start empty "$PORT_E"
-start filled "$PORT_F"
+demo_start empty "$PORT_E"
+demo_start filled "$PORT_F"
 echo "datasize: rows in the filled store at start: $(count filled)"
 # The row count every 2 s shows when the cleanup ran and how long it took.
 (

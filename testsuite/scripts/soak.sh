@@ -26,29 +26,18 @@ go build -o "$OUT/justiceconnect-load" ./cmd/justiceconnect-load
 JC=$OUT/justiceconnect
 LOAD=$OUT/justiceconnect-load
 
-"$JC" demo --addr "127.0.0.1:$PORT" --data "$OUT/data" >"$OUT/demo.out" 2>"$OUT/demo.err" &
-PID=$!
-trap 'kill $PID 2>/dev/null || true' EXIT INT TERM
-i=0
-until grep -q '^{"issuer"' "$OUT/demo.out" 2>/dev/null; do
-	i=$((i + 1))
-	[ $i -lt 300 ] || { echo "soak: demo did not start" >&2; cat "$OUT/demo.err" >&2; exit 1; }
-	sleep 0.2
-done
-grep '^{"issuer"' "$OUT/demo.out" | tail -1 >"$OUT/demo.json"
-cat >"$OUT/admin.yaml" <<EOF
-issuer: "http://127.0.0.1:$PORT"
-mode: development
-insecure_allow_http_issuer: true
-store: {driver: sqlite, sqlite_path: "$OUT/data/justiceconnect.db"}
-keys: {kek: {file: "$OUT/data/kek"}}
-EOF
+PIDS=""
+trap 'for p in $PIDS; do kill "$p" 2>/dev/null || true; done' EXIT INT TERM
+. testsuite/scripts/demo-lib.sh
+demo_start demo "$PORT"
+PID=$(cat "$OUT/demo.pid")
+demo_admin demo "$PORT"
 AUD=https://api.justice.example/load
-EX=$("$JC" clients add --config "$OUT/admin.yaml" --json --id load-exchanger --name "Load exchanger" --kind first_party \
+EX=$("$JC" clients add --config "$OUT/demo-admin.yaml" --json --id load-exchanger --name "Load exchanger" --kind first_party \
 	--redirect-uri http://127.0.0.1/callback --scope openid --scope profession --grant-type authorization_code \
 	--grant-type urn:ietf:params:oauth:grant-type:token-exchange --audience $AUD | jq -r '.client_id + ":" + .client_secret')
 
-COMMON="--demo-json $OUT/demo.json --scenario mix --exchange-client $EX --exchange-audience $AUD --concurrency $CONC --pid $PID --store-file $OUT/data/justiceconnect.db --json"
+COMMON="--demo-json $OUT/demo.json --scenario mix --exchange-client $EX --exchange-audience $AUD --concurrency $CONC --pid $PID --store-file $OUT/demo/justiceconnect.db --json"
 echo "soak: capacity, $CAPACITY_RUN unpaced; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 "$LOAD" $COMMON --duration "$CAPACITY_RUN" --progress=false >"$OUT/capacity.json" 2>"$OUT/capacity.err"
 CAP=$(jq .ops_per_s "$OUT/capacity.json")
