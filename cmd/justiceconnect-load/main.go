@@ -164,7 +164,7 @@ func parseFlags(args []string, stdin io.Reader, stderr io.Writer) (*options, int
 	fs.StringVar(&o.exchScope, "exchange-scope", "profession", "scope of token exchanges (within the subject token's; empty: not sent)")
 	fs.StringVar(&o.exchSubjectScope, "exchange-subject-scope", "openid profession", "scope of the code flow at the exchange client that gets the subject token")
 	mix := fs.String("mix", defaultMix, "mix: weights of the operations (sso, cc, introspect, refresh, jwks, exchange, login, card: card needs --card and --card-origin)")
-	fs.IntVar(&o.pid, "pid", 0, "the broker's process ID: peak RSS and CPU from /proc/PID/status and /proc/PID/stat")
+	fs.IntVar(&o.pid, "pid", 0, "the broker's process ID: peak RSS and CPU from /proc/PID/status and /proc/PID/stat, I/O per operation from /proc/PID/io")
 	fs.StringVar(&o.metricsURL, "metrics-url", "", "the broker's admin /metrics URL: peak RSS and CPU from process_resident_memory_bytes and process_cpu_seconds_total")
 	fs.StringVar(&o.storeFile, "store-file", "", "the SQLite store file: its size (with -wal) before and after")
 	fs.Float64Var(&o.rate, "rate", 0, "pace the workers to this many operations per second in all (a wave step is a login and its SSO flows; 0: as fast as they go), e.g. 70 % of a capacity measured before")
