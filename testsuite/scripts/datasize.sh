@@ -17,6 +17,10 @@
 #   testsuite/scripts/datasize.sh                 # from the module root
 #   ROWS=2000000 DURATION=10s ROUNDS=2 OUT=/tmp/ds testsuite/scripts/datasize.sh
 #
+# Each rate run starts a new broker process, the empty one on a fresh copy of its
+# prepared store; FRESH=0 keeps both running from one run to the next instead
+# (as before 2026-12-03 evening: the "empty" store then filled up as it went).
+#
 # JC_BIN=/path/to/justiceconnect runs another build of the broker (an older
 # commit, to compare its cleanup); RATES=0 stops after the cleanup phase;
 # KEEP_SEED=1 keeps a copy of the filled data directory before the broker runs on
@@ -42,6 +46,7 @@ mkdir -p "$OUT"
 echo "datasize: results in $OUT"
 
 RATES=${RATES:-1}
+FRESH=${FRESH:-1}
 if [ -n "${JC_BIN:-}" ]; then
 	cp "$JC_BIN" "$OUT/justiceconnect"
 else
@@ -72,6 +77,7 @@ prepare() {
 }
 
 prepare empty "$PORT_E"
+cp -r "$OUT/empty" "$OUT/empty-prepared"
 [ -n "${SEED_DIR:-}" ] || prepare filled "$PORT_F"
 if [ -n "${SEED_DIR:-}" ]; then
 	# A filled data directory of an earlier run: its store, secrets and key.
@@ -99,6 +105,21 @@ run() {
 		echo "datasize: $tag failed (exit $?)" >&2
 		tail -20 "$OUT/$tag.err" >&2
 	}
+}
+
+# restart NAME: a new broker process for the next run, on the store as prepared
+# for the empty one. Otherwise the "empty" store keeps what every run before left
+# in it (about 50,000 rows per 20 s of SSO flows: half a million by the last
+# scenario), and only one of the two brokers would start each run warm.
+restart() {
+	demo_stop "$1"
+	if [ "$1" = empty ]; then
+		rm -rf "$OUT/empty"
+		cp -r "$OUT/empty-prepared" "$OUT/empty"
+		demo_start empty "$PORT_E"
+	else
+		demo_start filled "$PORT_F"
+	fi
 }
 
 demo_start empty "$PORT_E"
@@ -130,6 +151,7 @@ for sc in cc sso refresh introspect; do
 	while [ $r -le "$ROUNDS" ]; do
 		if [ $((r % 2)) -eq 1 ]; then order="empty filled"; else order="filled empty"; fi
 		for name in $order; do
+			[ "$FRESH" = 0 ] || restart "$name"
 			run "$name" "$sc" "$sc-$name-$r" --duration "$DURATION"
 		done
 		r=$((r + 1))
