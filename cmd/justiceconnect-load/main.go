@@ -377,7 +377,7 @@ func parseClient(s, defaultRedirect string) (loadflow.Client, error) {
 }
 
 func parseMix(s string) (map[string]int, error) {
-	known := []string{"sso", "cc", "introspect", "refresh", "jwks", "exchange", "login", "card"}
+	known := mixOrder
 	m := map[string]int{}
 	for _, part := range strings.Split(s, ",") {
 		name, w, ok := strings.Cut(strings.TrimSpace(part), "=")

@@ -573,14 +573,15 @@ func execute(ctx context.Context, o *options, stderr io.Writer) (*report, error)
 
 	reqBefore := bud.n.Load()
 	var cpuBefore float64
-	var ioBefore procIO
-	ioErr := errors.New("no --pid")
+	var ioBefore *procIO // nil: no --pid, or /proc/PID/io unreadable (another user's broker without root)
 	if probe != nil {
 		_ = probe.sample()
 		cpuBefore = probe.cpuSeconds()
 		probe.resetPeaks()
 		if o.pid > 0 {
-			ioBefore, ioErr = readProcIO(o.pid)
+			if io, err := readProcIO(o.pid); err == nil {
+				ioBefore = &io
+			}
 		}
 	}
 	start := time.Now()
@@ -665,10 +666,9 @@ loop:
 	if probe != nil {
 		_ = probe.sample()
 		rep.Broker = probe.report(elapsed, cpuBefore)
-		if ioErr == nil {
-			// Left out when unreadable (another user's broker without root).
+		if ioBefore != nil {
 			if ioAfter, err := readProcIO(o.pid); err == nil {
-				rep.Broker.IO = ioDelta(ioBefore, ioAfter, rep.OK)
+				rep.Broker.IO = ioDelta(*ioBefore, ioAfter, rep.OK)
 			}
 		}
 	}

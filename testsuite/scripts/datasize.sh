@@ -113,13 +113,13 @@ run() {
 # scenario), and only one of the two brokers would start each run warm.
 restart() {
 	demo_stop "$1"
+	port=$PORT_F
 	if [ "$1" = empty ]; then
 		rm -rf "$OUT/empty"
 		cp -r "$OUT/empty-prepared" "$OUT/empty"
-		demo_start empty "$PORT_E"
-	else
-		demo_start filled "$PORT_F"
+		port=$PORT_E
 	fi
+	demo_start "$1" "$port"
 }
 
 demo_start empty "$PORT_E"
