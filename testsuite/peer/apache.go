@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // Paths of an Apache RP, under its base URL.
@@ -32,10 +31,7 @@ const (
 	ApacheLoggedOutPath = "/logged-out"
 )
 
-const (
-	apacheModules      = "/usr/lib/apache2/modules"
-	apacheStartTimeout = 15 * time.Second
-)
+const apacheModules = "/usr/lib/apache2/modules"
 
 // ApacheRP is Apache httpd with mod_auth_openidc acting as a partner platform's
 // relying party, on http://127.0.0.1:PORT. Its protected pages are served by a small
@@ -275,7 +271,7 @@ ProxyPassReverse / %[3]s/
 			t.Logf("--- apache2 error.log ---\n%s", tail(string(b), 12000))
 		}
 	})
-	a.process.WaitReady(t, apacheStartTimeout, func(ctx context.Context) error {
+	a.process.WaitReady(t, func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.URL+ApacheLoggedOutPath, nil)
 		if err != nil {
 			return err

@@ -72,7 +72,6 @@ const (
 	DefaultBailiffsRedirectURI    = "http://127.0.0.1:8443/login/callback/bailiffs"
 	DefaultBailiffsPostLogoutURI  = "http://127.0.0.1:8443/logout/done"
 	bailiffsIdPConfigEnv          = "BAILIFFS_IDP_CONFIG"
-	bailiffsIdPStartTimeout       = 30 * time.Second
 	bailiffsIdPDiscoveryMaxLength = 1 << 20
 )
 
@@ -216,7 +215,7 @@ func (idp *BailiffsIdP) Start(t testing.TB) {
 		cmd.Env = append(cmd.Env, "NODE_EXTRA_CA_CERTS="+idp.extraCA)
 	}
 	idp.process = Start(t, "bailiffs-idp (oidc-provider)", cmd)
-	idp.process.WaitReady(t, bailiffsIdPStartTimeout, idp.discoveryReady)
+	idp.process.WaitReady(t, idp.discoveryReady)
 }
 
 // Stop ends the IdP (idempotent); Start brings it back.

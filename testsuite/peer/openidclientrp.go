@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // OpenIDClientRP is a partner platform's web application written with the
@@ -98,7 +97,7 @@ func (rp *OpenIDClientRP) Start(t testing.TB, opts OpenIDClientRPOptions) {
 		cmd.Env = append(cmd.Env, "NODE_EXTRA_CA_CERTS="+opts.CAFile)
 	}
 	rp.process = Start(t, "openid-client RP", cmd)
-	rp.process.WaitReady(t, 30*time.Second, func(ctx context.Context) error {
+	rp.process.WaitReady(t, func(ctx context.Context) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, rp.URL+"/state", nil)
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -107,7 +107,7 @@ func (p *Postgres) Start(t testing.TB) {
 	p.prepare(cmd)
 	pr := Start(t, "postgres", cmd)
 	p.proc.Store(pr)
-	pr.WaitReady(t, 30*time.Second, func(ctx context.Context) error {
+	pr.WaitReady(t, func(ctx context.Context) error {
 		c, err := pgx.Connect(ctx, p.DSNFor("postgres"))
 		if err != nil {
 			return err

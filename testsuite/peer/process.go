@@ -128,11 +128,17 @@ func (p *Process) Kill() {
 	<-p.done
 }
 
-// WaitReady polls ready every 50 ms until it returns nil, the process exits, or the
-// timeout passes; it fails the test in the last two cases.
-func (p *Process) WaitReady(t testing.TB, timeout time.Duration, ready func(ctx context.Context) error) {
+// StartTimeout is how long a peer may take to be ready. Alone each starts in a
+// second or two, but CI runs the packages' peers side by side under -race on two
+// cores, where Node's oidc-provider once took more than 30 s: the wait is for a
+// slow machine, not for the peer; a peer that never answers still fails the test.
+const StartTimeout = 90 * time.Second
+
+// WaitReady polls ready every 50 ms until it returns nil, the process exits, or
+// StartTimeout passes; it fails the test in the last two cases.
+func (p *Process) WaitReady(t testing.TB, ready func(ctx context.Context) error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	deadline := time.Now().Add(StartTimeout)
 	var last error
 	for time.Now().Before(deadline) {
 		if p.Exited() {
@@ -146,7 +152,7 @@ func (p *Process) WaitReady(t testing.TB, timeout time.Duration, ready func(ctx 
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("peer: %s not ready after %v: %v\n%s", p.Name, timeout, last, tail(p.Output(), 4000))
+	t.Fatalf("peer: %s not ready after %v: %v\n%s", p.Name, StartTimeout, last, tail(p.Output(), 4000))
 }
 
 // DialReady is a ready check that succeeds when addr accepts TCP connections.

@@ -137,7 +137,7 @@ func StartSimpleSAMLphp(t testing.TB, opts SAMLIdPOptions) *SAMLIdP {
 		"PHP_CLI_SERVER_WORKERS=4",
 	)
 	idp.Process = Start(t, "simplesamlphp", cmd)
-	idp.Process.WaitReady(t, 20*time.Second, func(ctx context.Context) error {
+	idp.Process.WaitReady(t, func(ctx context.Context) error {
 		body, err := sspGet(ctx, idp.MetadataURL)
 		if err != nil {
 			return err

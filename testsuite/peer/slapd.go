@@ -205,7 +205,7 @@ func (s *Slapd) Start(t testing.TB) {
 	s.paused = false
 	proc := s.proc
 	s.mu.Unlock()
-	proc.WaitReady(t, 15*time.Second, s.rootDSEReady)
+	proc.WaitReady(t, s.rootDSEReady)
 }
 
 // rootDSEReady runs an anonymous base search of the root DSE with ldapsearch.
