@@ -211,6 +211,11 @@ StartServers 1
 ServerLimit 1
 ThreadsPerChild 16
 MaxRequestWorkers 16
+# The default MinSpareThreads (75) exceeds the 16 workers, so Apache would log
+# "within MinSpareThreads of MaxRequestWorkers" at every start: a false lead
+# when reading a failed test's log.
+MinSpareThreads 1
+MaxSpareThreads 16
 
 OIDCProviderMetadataURL %[6]q
 OIDCClientID %[7]q

@@ -24,6 +24,17 @@ import (
 // ChromiumPath is Debian's Chromium.
 const ChromiumPath = "/usr/bin/chromium"
 
+// StepTimeout bounds one browser step: a navigation and its redirects, or
+// reading the page. Alone a step takes well under a second; the margin is for a
+// 2-core CI machine running several test packages side by side.
+const StepTimeout = 60 * time.Second
+
+// readAttempt bounds one try at reading the page. After a cross-site navigation
+// (the relying party on http, the broker on https) Chromium swaps the renderer,
+// and a read sent in that window can wait for an execution context that never
+// comes; a fresh try reaches the new one.
+const readAttempt = 5 * time.Second
+
 // ArtifactsEnv names the directory where browser tests save screenshots; the
 // default is testsuite/browser/artifacts (gitignored).
 const ArtifactsEnv = "JC_ARTIFACTS"
@@ -36,7 +47,8 @@ type BrowserOptions struct {
 	TrustCertificates []*x509.Certificate
 	// Width and Height of the window (default 1280x900).
 	Width, Height int
-	// Timeout bounds the whole browser session (default 90 s).
+	// Timeout bounds the whole browser session (default 5 min); each step
+	// (Open, Submit, Text, Location) has its own shorter bound, StepTimeout.
 	Timeout time.Duration
 }
 
@@ -62,7 +74,7 @@ func StartBrowser(t testing.TB, opts BrowserOptions) *Browser {
 		opts.Width, opts.Height = 1280, 900
 	}
 	if opts.Timeout == 0 {
-		opts.Timeout = 90 * time.Second
+		opts.Timeout = 5 * time.Minute
 	}
 	profile, err := os.MkdirTemp("", "jc-chromium-")
 	if err != nil {
@@ -101,6 +113,9 @@ func StartBrowser(t testing.TB, opts BrowserOptions) *Browser {
 	b.Ctx = ctx
 	b.cancel = []context.CancelFunc{cancelCtx, cancelAlloc, cancelBase}
 	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("peer: chromium: documents the tab requested: %v", b.Visited())
+		}
 		for _, c := range b.cancel {
 			c()
 		}
@@ -141,8 +156,10 @@ func (b *Browser) ForgetVisited() {
 // Open navigates to u and waits for the page that ends the redirects.
 func (b *Browser) Open(u string) {
 	b.t.Helper()
-	if _, err := chromedp.RunResponse(b.Ctx, chromedp.Navigate(u)); err != nil {
-		b.t.Fatalf("peer: open %s: %v", u, err)
+	ctx, cancel := context.WithTimeout(b.Ctx, StepTimeout)
+	defer cancel()
+	if _, err := chromedp.RunResponse(ctx, chromedp.Navigate(u)); err != nil {
+		b.t.Fatalf("peer: open %s: %v (documents requested: %v)", u, err, b.Visited())
 	}
 }
 
@@ -150,8 +167,29 @@ func (b *Browser) Open(u string) {
 // next page.
 func (b *Browser) Submit(what string, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	if _, err := chromedp.RunResponse(b.Ctx, actions...); err != nil {
-		b.t.Fatalf("peer: %s at %s: %v", what, b.Location(), err)
+	ctx, cancel := context.WithTimeout(b.Ctx, StepTimeout)
+	defer cancel()
+	if _, err := chromedp.RunResponse(ctx, actions...); err != nil {
+		b.t.Fatalf("peer: %s: %v (documents requested: %v)", what, err, b.Visited())
+	}
+}
+
+// read evaluates a page read (the URL, the text) in tries of readAttempt until
+// one answers or StepTimeout passes.
+func read[T any](b *Browser, what string, action chromedp.Action[T]) T {
+	b.t.Helper()
+	deadline := time.Now().Add(StepTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(b.Ctx, readAttempt)
+		v, err := chromedp.Run(ctx, action)
+		cancel()
+		if err == nil {
+			return v
+		}
+		if b.Ctx.Err() != nil || time.Now().After(deadline) {
+			b.t.Fatalf("peer: %s: %v (documents requested: %v)", what, err, b.Visited())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -206,19 +244,11 @@ func (b *Browser) Screenshot(name string) string {
 // Location returns the URL of the current page.
 func (b *Browser) Location() string {
 	b.t.Helper()
-	u, err := chromedp.Run(b.Ctx, chromedp.Location())
-	if err != nil {
-		b.t.Fatalf("peer: location: %v", err)
-	}
-	return u
+	return read(b, "location", chromedp.Location())
 }
 
 // Text returns the visible text of the page's body.
 func (b *Browser) Text() string {
 	b.t.Helper()
-	s, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string]("document.body ? document.body.innerText : ''"))
-	if err != nil {
-		b.t.Fatalf("peer: page text at %s: %v", b.Location(), err)
-	}
-	return s
+	return read(b, "page text", chromedp.Evaluate[string]("document.body ? document.body.innerText : ''"))
 }
