@@ -111,7 +111,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	fc.ClientSecretsHasher = newCachingHasher(&fosite.BCrypt{Config: fc}, 10000)
 	signer := &tokenSigner{keys: cfg.Keys, issuer: cfg.Issuer, now: cfg.Now}
-	hmac := compose.NewOAuth2HMACStrategy(fc)
+	hmac := &timeKeyedHMAC{HMACSHAStrategy: compose.NewOAuth2HMACStrategy(fc), now: cfg.Now}
 	core := &accessTokenStrategy{CoreStrategy: hmac, signer: signer, issuer: cfg.Issuer}
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               core,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/justiceconnect/justiceconnect/broker/keys"
 	"github.com/justiceconnect/justiceconnect/broker/session"
+	"github.com/justiceconnect/justiceconnect/broker/timekey"
 	"github.com/justiceconnect/justiceconnect/claims"
 )
 
@@ -157,7 +158,8 @@ func (s *tokenSigner) GetSigningMethodLength(context.Context) int { return sha25
 
 // accessTokenStrategy issues RFC 9068 JWT access tokens (typ at+jwt) and keeps
 // fosite's HMAC strategy for authorization codes and refresh tokens, which stay
-// opaque. The token's signature part is its storage key.
+// opaque. The token is stored under its signature part preceded by the time
+// prefix of its jti (accessTokenKey).
 type accessTokenStrategy struct {
 	oauth2.CoreStrategy // HMAC: codes and refresh tokens
 	signer              *tokenSigner
@@ -173,11 +175,9 @@ var accessTokenClaims = []string{
 	claims.ClaimIdpID, claims.ClaimAct, claims.ClaimUID,
 }
 
+// AccessTokenSignature returns the token's storage key (accessTokenKey).
 func (a *accessTokenStrategy) AccessTokenSignature(_ context.Context, token string) string {
-	if i := strings.LastIndexByte(token, '.'); i >= 0 && strings.Count(token, ".") == 2 {
-		return token[i+1:]
-	}
-	return ""
+	return accessTokenKey(token)
 }
 
 func (a *accessTokenStrategy) GenerateAccessToken(ctx context.Context, req fosite.Requester) (string, string, error) {
@@ -202,7 +202,7 @@ func (a *accessTokenStrategy) GenerateAccessToken(ctx context.Context, req fosit
 	// auth_time, acr, amr when the token is about an end-user authentication.
 	mc := map[string]any{
 		"iss": a.issuer, "sub": sub, "aud": aud, "exp": exp.Unix(), "iat": now.Unix(),
-		"jti": randomID(), "client_id": req.GetClient().GetID(),
+		"jti": timekey.NewUUIDv7(now), "client_id": req.GetClient().GetID(),
 		"scope": strings.Join(req.GetGrantedScopes(), " "),
 	}
 	if ic := sess.IDClaims; ic != nil && !ic.AuthTime.IsZero() {

@@ -24,6 +24,7 @@ import (
 	"github.com/justiceconnect/justiceconnect/broker/storage"
 	"github.com/justiceconnect/justiceconnect/broker/storage/postgres"
 	"github.com/justiceconnect/justiceconnect/broker/storage/sqlite"
+	"github.com/justiceconnect/justiceconnect/broker/timekey"
 )
 
 // fillReport is what `justiceconnect-load fill` prints as JSON.
@@ -204,8 +205,10 @@ func seedBytes(seed uint64) [32]byte {
 	return b
 }
 
-// generator makes rows that look like the broker's: random 256-bit token
-// signatures, sessions with the claims of an agent, forms as fosite keeps them.
+// generator makes rows that look like the broker's: storage keys that start
+// with the issue time (package timekey) followed by a random HMAC-SHA256 (codes,
+// refresh tokens) or ES256 (access tokens) signature, version 7 UUID request
+// IDs, sessions with the claims of an agent, forms as fosite keeps them.
 type generator struct {
 	rng     *rand.Rand
 	now     time.Time
@@ -213,12 +216,27 @@ type generator struct {
 	n       int
 }
 
-func (g *generator) token() string {
-	var b [32]byte
-	for i := 0; i < 32; i += 8 {
+func (g *generator) randomBytes(n int) []byte {
+	b := make([]byte, n+7)
+	for i := 0; i < n; i += 8 {
 		binary.LittleEndian.PutUint64(b[i:], g.rng.Uint64())
 	}
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	return b[:n]
+}
+
+func (g *generator) token() string {
+	return base64.RawURLEncoding.EncodeToString(g.randomBytes(32))
+}
+
+// key is the storage key of a token issued at t whose signature has sigBytes bytes.
+func (g *generator) key(t time.Time, sigBytes int) string {
+	return timekey.Key(t, base64.RawURLEncoding.EncodeToString(g.randomBytes(sigBytes)))
+}
+
+func (g *generator) requestID(t time.Time) string {
+	var r [16]byte
+	copy(r[:], g.randomBytes(16))
+	return timekey.UUIDv7(t, r)
 }
 
 var (
@@ -292,25 +310,25 @@ func (g *generator) login(ctx context.Context, st storage.Store, expired bool, r
 			redirect = c.RedirectURIs[0]
 		}
 		req := &fosite.Request{
-			ID: g.token()[:32], RequestedAt: issued, Client: c,
+			ID: g.requestID(issued), RequestedAt: issued, Client: c,
 			RequestedScope: fosite.Arguments{"openid", "profile", "offline_access"}, GrantedScope: fosite.Arguments{"openid", "profile", "offline_access"},
 			RequestedAudience: fosite.Arguments{}, GrantedAudience: fosite.Arguments{},
 			Form: url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {redirect}, "scope": {"openid profile offline_access"},
 				"state": {g.token()[:22]}, "nonce": {s.IDClaims.Nonce}, "code_challenge": {g.token()[:43]}, "code_challenge_method": {"S256"}},
 			Session: s,
 		}
-		code := g.token()
+		code := g.key(issued, 32)
 		if err := st.CreateAuthorizeCodeSession(ctx, code, req); err != nil {
 			return n, err
 		}
 		if err := st.InvalidateAuthorizeCodeSession(ctx, code); err != nil {
 			return n, err
 		}
-		at := g.token()
+		at := g.key(issued, 64)
 		if err := st.CreateAccessTokenSession(ctx, at, req); err != nil {
 			return n, err
 		}
-		if err := st.CreateRefreshTokenSession(ctx, g.token(), at, req); err != nil {
+		if err := st.CreateRefreshTokenSession(ctx, g.key(issued, 32), at, req); err != nil {
 			return n, err
 		}
 		n += 3

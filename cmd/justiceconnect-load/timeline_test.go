@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"math"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/justiceconnect/justiceconnect/broker/storage"
 	"github.com/justiceconnect/justiceconnect/broker/storage/sqlite"
+	"github.com/justiceconnect/justiceconnect/broker/timekey"
 )
 
 func TestRSSSlope(t *testing.T) {
@@ -107,6 +109,36 @@ func TestFill(t *testing.T) {
 	if n, err := s.DeleteExpired(context.Background(), time.Now()); err != nil || n != 0 {
 		t.Errorf("a second cleanup deleted %d rows (%v)", n, err)
 	}
+	// The keys look like the broker's: the issue time, then the hash of the key; the
+	// request ID a version 7 UUID of the same millisecond.
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT signature, request_id, requested_at FROM oauth_access_tokens`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var checked int
+	for rows.Next() {
+		var sig, id string
+		var at int64
+		if err := rows.Scan(&sig, &id, &at); err != nil {
+			t.Fatal(err)
+		}
+		want := timekey.Prefix(time.Unix(0, at))
+		idPrefix, ok := timekey.PrefixOfUUIDv7(id)
+		if len(sig) != timekey.PrefixLen+64 || sig[:timekey.PrefixLen] != want || !ok || idPrefix != want {
+			t.Fatalf("access token key %q, request ID %q: want both to start with %s", sig, id, want)
+		}
+		checked++
+	}
+	if err := rows.Err(); err != nil || checked == 0 {
+		t.Fatalf("checked %d access tokens (%v)", checked, err)
+	}
+
 	if code := run(context.Background(), []string{"fill", "--rows", "10"}, nil, &stdout, &stderr); code != exitUsage {
 		t.Errorf("fill without a store: exit %d", code)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/justiceconnect/justiceconnect/broker/storage"
+	"github.com/justiceconnect/justiceconnect/broker/timekey"
 )
 
 // Request tables. Each keeps one fosite.Requester per key; the key is the SHA-256 of
@@ -21,7 +22,8 @@ import (
 // store a token), but the raw authorization code for the OpenID Connect session
 // (fosite v0.49.0 handler/openid/flow_explicit_auth.go calls
 // CreateOpenIDConnectSession with resp.GetCode()); hashing every key keeps a
-// database dump from containing a redeemable code.
+// database dump from containing a redeemable code. The issue time a key starts
+// with stays in front of the hash (tokenKey).
 const (
 	tableCode    = "oauth_codes"
 	tableAccess  = "oauth_access_tokens"
@@ -49,6 +51,14 @@ var strippedForm = []string{
 func hashKey(k string) string {
 	h := sha256.Sum256([]byte(k))
 	return hex.EncodeToString(h[:])
+}
+
+// tokenKey is the key a request row is stored under: the time prefix the key
+// carries (package timekey), then its hash. A key with a time prefix goes at the
+// right edge of the table's signature index instead of at a random leaf; rows
+// written before time keys existed have no prefix and are found as before.
+func tokenKey(k string) string {
+	return timekey.Of(k) + hashKey(k)
 }
 
 // requestRow is a fosite.Requester flattened into columns.
@@ -146,7 +156,7 @@ func (s *Store) createRequest(ctx context.Context, op, table, key string, r fosi
 	}
 	cols := "signature, " + requestColumns
 	marks := "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
-	args := []any{hashKey(key), row.requestID, row.requestedAt, row.clientID, row.scopes, row.grantedScopes,
+	args := []any{tokenKey(key), row.requestID, row.requestedAt, row.clientID, row.scopes, row.grantedScopes,
 		row.requestedAudience, row.grantedAudience, row.form, row.session, row.subject, row.ssoSessionID,
 		row.offline, true, row.expiresAt}
 	if extraCol != "" {
@@ -187,7 +197,7 @@ func (s *Store) getRequest(ctx context.Context, op, table, key string, proto fos
 	)
 	err := s.reader(ctx).QueryRow(ctx,
 		"SELECT t.request_id, t.requested_at, t.scopes, t.granted_scopes, t.requested_audience, t.granted_audience, t.form, t.session, t.active, c.data"+
-			" FROM "+table+" t LEFT JOIN clients c ON c.id = t.client_id WHERE t.signature = ?", hashKey(key)).
+			" FROM "+table+" t LEFT JOIN clients c ON c.id = t.client_id WHERE t.signature = ?", tokenKey(key)).
 		Scan(&row.requestID, &row.requestedAt, &row.scopes, &row.grantedScopes, &row.requestedAudience, &row.grantedAudience,
 			&row.form, &row.session, &active, &clientJSON)
 	if err != nil {
@@ -241,7 +251,7 @@ func (s *Store) getRequest(ctx context.Context, op, table, key string, proto fos
 func (s *Store) deleteRequest(ctx context.Context, op, table, key string) error {
 	// Deleting an absent row is not an error: fosite deletes PKCE and OIDC sessions
 	// after use and the refresh-reuse handler deletes the replayed token.
-	q, args := "DELETE FROM "+table+" WHERE signature = ?", []any{hashKey(key)}
+	q, args := "DELETE FROM "+table+" WHERE signature = ?", []any{tokenKey(key)}
 	w := s.writer(ctx)
 	if d, ok := w.(Deferrer); ok {
 		// Nothing reads the result: let the transaction run it with its other
@@ -291,17 +301,17 @@ func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, code string)
 				return fmt.Errorf("storage: %s: %w", op, fosite.ErrInvalidatedAuthorizeCode)
 			}
 			return nil
-		}, q, false, hashKey(code))
+		}, q, false, tokenKey(code))
 		return nil
 	}
-	n, err := s.writer(ctx).Exec(ctx, q, false, hashKey(code))
+	n, err := s.writer(ctx).Exec(ctx, q, false, tokenKey(code))
 	if err != nil {
 		return s.wrap(op, err)
 	}
 	if n == 1 {
 		return nil
 	}
-	if ok, err := s.exists(ctx, tableCode, "signature", hashKey(code)); err != nil {
+	if ok, err := s.exists(ctx, tableCode, "signature", tokenKey(code)); err != nil {
 		return s.wrap(op, err)
 	} else if !ok {
 		return notFound(op)
@@ -345,7 +355,7 @@ func (s *Store) DeleteAccessTokenSession(ctx context.Context, signature string) 
 func (s *Store) CreateRefreshTokenSession(ctx context.Context, signature, accessSignature string, r fosite.Requester) error {
 	var at *string
 	if accessSignature != "" {
-		h := hashKey(accessSignature)
+		h := tokenKey(accessSignature)
 		at = &h
 	}
 	return s.createRequest(ctx, "create refresh token", tableRefresh, signature, r, fosite.RefreshToken, "access_signature", at)
@@ -380,13 +390,13 @@ func (s *Store) DeleteRefreshTokenSession(ctx context.Context, signature string)
 func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
 	const op = "rotate refresh token"
 	return s.inTx(ctx, op, func(ctx context.Context, q Querier) error {
-		n, err := q.Exec(ctx, "UPDATE "+tableRefresh+" SET active = ? WHERE signature = ? AND request_id = ? AND active", false, hashKey(signature), requestID)
+		n, err := q.Exec(ctx, "UPDATE "+tableRefresh+" SET active = ? WHERE signature = ? AND request_id = ? AND active", false, tokenKey(signature), requestID)
 		if err != nil {
 			return s.wrap(op, err)
 		}
 		if n == 0 {
 			var one int
-			err := q.QueryRow(ctx, "SELECT 1 FROM "+tableRefresh+" WHERE signature = ? AND request_id = ?", hashKey(signature), requestID).Scan(&one)
+			err := q.QueryRow(ctx, "SELECT 1 FROM "+tableRefresh+" WHERE signature = ? AND request_id = ?", tokenKey(signature), requestID).Scan(&one)
 			if s.b.IsNoRows(err) {
 				return notFound(op)
 			} else if err != nil {
