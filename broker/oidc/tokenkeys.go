@@ -24,7 +24,7 @@ const (
 
 // timeKeyedHMAC issues authorization codes and refresh tokens as
 // jc_xx_<time><key>.<hmac>: <time> is timekey.Prefix of the issue time and the
-// storage key is <time><hmac> (see package timekey for why). The HMAC covers the
+// storage key is <time>~<hmac> (see package timekey for why). The HMAC covers the
 // random key only, as in fosite; a token whose <time> was altered has a storage
 // key nothing is stored under, so it is rejected like any unknown token.
 type timeKeyedHMAC struct {
@@ -42,7 +42,7 @@ func (h *timeKeyedHMAC) generate(token, sig string, err error, kind string) (str
 		return "", "", err
 	}
 	p := timekey.Prefix(h.now())
-	return kind + p + token, p + sig, nil
+	return kind + p + token, timekey.JoinKey(p, sig), nil
 }
 
 // splitTimeKeyed returns the time prefix and fosite's key.hmac of a time-keyed
@@ -60,11 +60,7 @@ func (h *timeKeyedHMAC) signature(token, kind string, legacy func(string) string
 	if !ok {
 		return legacy(token)
 	}
-	sig := h.plain().Enigma.Signature(inner)
-	if sig == "" {
-		return ""
-	}
-	return p + sig
+	return timekey.JoinKey(p, h.plain().Enigma.Signature(inner))
 }
 
 func (h *timeKeyedHMAC) GenerateAuthorizeCode(ctx context.Context, r fosite.Requester) (string, string, error) {
@@ -100,7 +96,7 @@ func (h *timeKeyedHMAC) ValidateRefreshToken(ctx context.Context, r fosite.Reque
 }
 
 // accessTokenKey is the storage key of a JWT access token: the time prefix of
-// its jti, a version 7 UUID, followed by its JWS signature. Tokens issued before
+// its jti, a version 7 UUID, then ~ and its JWS signature. Tokens issued before
 // time keys have a random jti and are stored under the bare signature. The
 // payload is read unverified: the key only finds the stored row, and
 // ValidateAccessToken checks the signature over that same payload.
@@ -121,8 +117,8 @@ func accessTokenKey(token string) string {
 	if json.Unmarshal(payload, &c) != nil {
 		return sig
 	}
-	if p, ok := timekey.PrefixOfUUIDv7(c.JTI); ok && sig != "" {
-		return p + sig
+	if p, ok := timekey.PrefixOfUUIDv7(c.JTI); ok {
+		return timekey.JoinKey(p, sig)
 	}
 	return sig
 }

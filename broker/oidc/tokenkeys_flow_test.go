@@ -58,14 +58,14 @@ func TestTimeKeyedTokens(t *testing.T) {
 	if !ok || atPrefix < from || atPrefix > to {
 		t.Fatalf("jti %q: want a version 7 UUID of the last minute", claims.JTI)
 	}
-	if _, err := store.GetAccessTokenSession(ctx, atPrefix+parts[2], session.New()); err != nil {
+	if _, err := store.GetAccessTokenSession(ctx, timekey.JoinKey(atPrefix, parts[2]), session.New()); err != nil {
 		t.Fatalf("access token under its time key: %v", err)
 	}
 	if _, err := store.GetAccessTokenSession(ctx, parts[2], session.New()); !errors.Is(err, fosite.ErrNotFound) {
 		t.Fatalf("access token under its bare signature: err = %v, want not found", err)
 	}
 
-	// The refresh token: jc_rt_<time><key>.<hmac>, stored under <time><hmac>.
+	// The refresh token: jc_rt_<time><key>.<hmac>, stored under <time>~<hmac>.
 	rt := tok.RefreshToken
 	if !strings.HasPrefix(rt, "jc_rt_") || len(rt) < 19 {
 		t.Fatalf("refresh token %q: want jc_rt_<time>…", rt)
@@ -75,7 +75,7 @@ func TestTimeKeyedTokens(t *testing.T) {
 	if rtPrefix < from || rtPrefix > to {
 		t.Fatalf("refresh token time %q not within [%s, %s]", rtPrefix, from, to)
 	}
-	req, err := store.GetRefreshTokenSession(ctx, rtPrefix+hmacSig, session.New())
+	req, err := store.GetRefreshTokenSession(ctx, timekey.JoinKey(rtPrefix, hmacSig), session.New())
 	if err != nil {
 		t.Fatalf("refresh token under its time key: %v", err)
 	}
@@ -91,7 +91,7 @@ func TestTimeKeyedTokens(t *testing.T) {
 
 	// A refresh token issued before time keys: fosite's ory_rt_<key>.<hmac>,
 	// stored under the bare HMAC.
-	if err := store.CreateRefreshTokenSession(ctx, hmacSig, atPrefix+parts[2], req); err != nil {
+	if err := store.CreateRefreshTokenSession(ctx, hmacSig, timekey.JoinKey(atPrefix, parts[2]), req); err != nil {
 		t.Fatal(err)
 	}
 	legacy := env.Token(t, harness.MinistryID, harness.MinistrySecret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"ory_rt_" + inner}})

@@ -24,7 +24,7 @@ func TestAccessTokenKey(t *testing.T) {
 	tests := []struct {
 		name, token, want string
 	}{
-		{"time-keyed", jws(`{"iss":"x","jti":"` + jti + `"}`), timekey.Prefix(at) + "SIGNATURE"},
+		{"time-keyed", jws(`{"iss":"x","jti":"` + jti + `"}`), timekey.Prefix(at) + "~SIGNATURE"},
 		// Issued before time keys: a random jti, stored under the bare signature.
 		{"random jti", jws(`{"jti":"Zm9vYmFyYmF6cXV4cXV1eA"}`), "SIGNATURE"},
 		{"version 4 jti", jws(`{"jti":"` + "0b1c7e6e-2f1d-4c3e-9a6b-1f2e3d4c5b6a" + `"}`), "SIGNATURE"},

@@ -13,6 +13,7 @@ package timekey
 
 import (
 	"crypto/rand"
+	"strings"
 	"time"
 )
 
@@ -36,12 +37,23 @@ func Prefix(t time.Time) string {
 	return string(b[:])
 }
 
+// Separator follows the time prefix in a key. It is not in the base64url
+// alphabet, so no key from before time keys (a bare signature) can be mistaken
+// for one that carries a time.
+const Separator = '~'
+
 // Key returns the storage key of a token issued at t whose own signature is sig.
 func Key(t time.Time, sig string) string {
+	return JoinKey(Prefix(t), sig)
+}
+
+// JoinKey returns the storage key for a time prefix and a signature: "" when
+// there is no signature (an unknown token).
+func JoinKey(prefix, sig string) string {
 	if sig == "" {
 		return ""
 	}
-	return Prefix(t) + sig
+	return prefix + string(Separator) + sig
 }
 
 // Tags of the opaque tokens that carry their time (package oidc): the token is
@@ -51,18 +63,20 @@ const (
 	RefreshTag = "jc_rt_"
 )
 
-// Of returns the time prefix a storage key or a token starts with: its first 12
-// characters if they are lowercase hex digits, or the 12 after CodeTag or
-// RefreshTag; "" when it carries none. The store keeps that prefix in front of the
-// hash it stores keys under, so hashing does not scatter them again.
+// Of returns the time prefix a storage key (Key) or a token (CodeTag,
+// RefreshTag) starts with, and "" when it carries none. The store keeps that
+// prefix in front of the hash it stores keys under, so hashing does not scatter
+// them again.
 func Of(k string) string {
 	for _, tag := range []string{CodeTag, RefreshTag} {
-		if len(k) > len(tag) && k[:len(tag)] == tag {
-			k = k[len(tag):]
-			break
+		if rest, ok := strings.CutPrefix(k, tag); ok {
+			if len(rest) > PrefixLen && IsPrefix(rest[:PrefixLen]) {
+				return rest[:PrefixLen]
+			}
+			return ""
 		}
 	}
-	if len(k) >= PrefixLen && IsPrefix(k[:PrefixLen]) {
+	if len(k) > PrefixLen+1 && k[PrefixLen] == Separator && IsPrefix(k[:PrefixLen]) {
 		return k[:PrefixLen]
 	}
 	return ""

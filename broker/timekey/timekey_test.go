@@ -29,7 +29,7 @@ func TestPrefix(t *testing.T) {
 	if Key(at, "") != "" {
 		t.Error("Key of an empty signature is not empty")
 	}
-	if got := Key(at, "sig"); got != "19ae12345678sig" {
+	if got := Key(at, "sig"); got != "19ae12345678~sig" {
 		t.Errorf("Key = %q", got)
 	}
 }
@@ -90,10 +90,13 @@ func TestUUIDv7(t *testing.T) {
 func TestOf(t *testing.T) {
 	p := Prefix(time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC))
 	tests := []struct{ in, want string }{
-		{p + "signature", p},
+		{Key(time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC), "signature"), p},
 		{CodeTag + p + "key.hmac", p},
 		{RefreshTag + p + "key.hmac", p},
-		{p, p},
+		// A bare signature that happens to start with 12 hex digits.
+		{p + "signature", ""},
+		{p + "~", ""},
+		{p, ""},
 		// Keys from before time keys, and anything else.
 		{"ory_rt_" + p + "key.hmac", ""},
 		{"jc_xx_" + p + "key.hmac", ""},
