@@ -13,20 +13,14 @@ import (
 	"github.com/justiceconnect/justiceconnect/broker/timekey"
 )
 
-// Prefixes of the opaque tokens whose storage key starts with their issue time.
-// Codes and refresh tokens issued before these existed carry fosite's "ory_ac_"
-// and "ory_rt_" and keep working: they are recognised by that prefix and stored
-// under their bare HMAC signature, as before.
-const (
-	timeKeyedCodePrefix    = timekey.CodeTag
-	timeKeyedRefreshPrefix = timekey.RefreshTag
-)
-
 // timeKeyedHMAC issues authorization codes and refresh tokens as
 // jc_xx_<time><key>.<hmac>: <time> is timekey.Prefix of the issue time and the
 // storage key is <time>~<hmac> (see package timekey for why). The HMAC covers the
 // random key only, as in fosite; a token whose <time> was altered has a storage
-// key nothing is stored under, so it is rejected like any unknown token.
+// key nothing is stored under, so it is rejected like any unknown token. Codes and
+// refresh tokens issued before time keys carry fosite's ory_ac_ / ory_rt_ and
+// keep working: the embedded strategy reads them, and they are stored under
+// their bare HMAC signature, as before.
 type timeKeyedHMAC struct {
 	*oauth2.HMACSHAStrategy // the HMAC, and tokens issued before time keys
 	now                     func() time.Time
@@ -65,15 +59,15 @@ func (h *timeKeyedHMAC) signature(token, kind string, legacy func(string) string
 
 func (h *timeKeyedHMAC) GenerateAuthorizeCode(ctx context.Context, r fosite.Requester) (string, string, error) {
 	token, sig, err := h.plain().GenerateAuthorizeCode(ctx, r)
-	return h.generate(token, sig, err, timeKeyedCodePrefix)
+	return h.generate(token, sig, err, timekey.CodeTag)
 }
 
 func (h *timeKeyedHMAC) AuthorizeCodeSignature(ctx context.Context, token string) string {
-	return h.signature(token, timeKeyedCodePrefix, func(t string) string { return h.HMACSHAStrategy.AuthorizeCodeSignature(ctx, t) })
+	return h.signature(token, timekey.CodeTag, func(t string) string { return h.HMACSHAStrategy.AuthorizeCodeSignature(ctx, t) })
 }
 
 func (h *timeKeyedHMAC) ValidateAuthorizeCode(ctx context.Context, r fosite.Requester, token string) error {
-	if _, inner, ok := splitTimeKeyed(token, timeKeyedCodePrefix); ok {
+	if _, inner, ok := splitTimeKeyed(token, timekey.CodeTag); ok {
 		return h.plain().ValidateAuthorizeCode(ctx, r, inner)
 	}
 	return h.HMACSHAStrategy.ValidateAuthorizeCode(ctx, r, token)
@@ -81,15 +75,15 @@ func (h *timeKeyedHMAC) ValidateAuthorizeCode(ctx context.Context, r fosite.Requ
 
 func (h *timeKeyedHMAC) GenerateRefreshToken(ctx context.Context, r fosite.Requester) (string, string, error) {
 	token, sig, err := h.plain().GenerateRefreshToken(ctx, r)
-	return h.generate(token, sig, err, timeKeyedRefreshPrefix)
+	return h.generate(token, sig, err, timekey.RefreshTag)
 }
 
 func (h *timeKeyedHMAC) RefreshTokenSignature(ctx context.Context, token string) string {
-	return h.signature(token, timeKeyedRefreshPrefix, func(t string) string { return h.HMACSHAStrategy.RefreshTokenSignature(ctx, t) })
+	return h.signature(token, timekey.RefreshTag, func(t string) string { return h.HMACSHAStrategy.RefreshTokenSignature(ctx, t) })
 }
 
 func (h *timeKeyedHMAC) ValidateRefreshToken(ctx context.Context, r fosite.Requester, token string) error {
-	if _, inner, ok := splitTimeKeyed(token, timeKeyedRefreshPrefix); ok {
+	if _, inner, ok := splitTimeKeyed(token, timekey.RefreshTag); ok {
 		return h.plain().ValidateRefreshToken(ctx, r, inner)
 	}
 	return h.HMACSHAStrategy.ValidateRefreshToken(ctx, r, token)
