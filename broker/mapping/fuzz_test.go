@@ -16,7 +16,7 @@ import (
 // vocabulary (the rules' "sorcier" never comes out), and an acr never above the
 // provider's ceiling whatever the upstream says.
 //
-//	go test ./broker/mapping -run '^$' -fuzz FuzzMapping -fuzztime 60s
+//	go test ./broker/mapping -run '^$' -fuzz FuzzMapping -fuzztime 200000x -fuzzminimizetime 200x
 func FuzzMapping(f *testing.F) {
 	f.Add("Tribunal judiciaire de Paris", "TJ75101", "cn=juges", "MAG", "urn:mfa", "pwd", uint8(0))
 	f.Add("TJ01053", "TJ99999", "cn=dsj", "GRF", "eidas3", "sc", uint8(1))

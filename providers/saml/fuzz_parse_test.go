@@ -37,7 +37,7 @@ func (acceptAll) UseOnce(context.Context, string, string, time.Time) error { ret
 // content, never what the broker learns from it. Replays are not refused here
 // (acceptAll), so the checks after the signature are reached every time.
 //
-//	go test ./providers/saml -run '^$' -fuzz FuzzParseResponse -fuzztime 60s
+//	go test ./providers/saml -run '^$' -fuzz FuzzParseResponse -fuzztime 200000x -fuzzminimizetime 200x
 //
 // testdata/fuzz/FuzzParseResponse holds responses of the same shapes signed by an
 // earlier throwaway key (rewrite them with JC_WRITE_FUZZ_CORPUS=1 go test -run

@@ -24,7 +24,7 @@ import (
 // in signed content, so no mutation can turn one into an acceptable response
 // without forging a signature.
 //
-//	go test ./providers/saml -run '^$' -fuzz FuzzComplete -fuzztime 60s
+//	go test ./providers/saml -run '^$' -fuzz FuzzComplete -fuzztime 200000x -fuzzminimizetime 200x
 func FuzzComplete(f *testing.F) {
 	e := newEnv(f, true)
 	// *testing.F cannot log from inside the fuzz function.
