@@ -49,6 +49,11 @@ func TestScale(t *testing.T) {
 		rounds = n
 	}
 	out := os.Getenv("JC_SCALE_OUT")
+	if out != "" {
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			t.Fatalf("JC_SCALE_OUT: %v", err)
+		}
+	}
 	loadBin := filepath.Join(t.TempDir(), "justiceconnect-load")
 	if b, err := exec.Command("go", "build", "-o", loadBin, "github.com/justiceconnect/justiceconnect/cmd/justiceconnect-load").CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/justiceconnect-load: %v\n%s", err, b)
@@ -94,7 +99,9 @@ func TestScale(t *testing.T) {
 					t.Fatalf("%s on %d node(s): no report (%v)\n%s", sc, n, err, stderr.String())
 				}
 				if out != "" {
-					_ = os.WriteFile(filepath.Join(out, fmt.Sprintf("scale-%s-%dnode-%d.json", sc, n, r)), stdout.Bytes(), 0o644)
+					if err := os.WriteFile(filepath.Join(out, fmt.Sprintf("scale-%s-%dnode-%d.json", sc, n, r)), stdout.Bytes(), 0o644); err != nil {
+						t.Errorf("JC_SCALE_OUT: %v", err)
+					}
 				}
 				if rep.Errors > 0 {
 					t.Errorf("%s on %d node(s): %d errors %v\n%s", sc, n, rep.Errors, rep.ErrorsByKind, stderr.String())

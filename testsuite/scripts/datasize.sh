@@ -139,7 +139,11 @@ run filled sso cleanup-filled --duration "${CLEAN_S}s" --sample-every 1s
 kill $COUNTER
 echo "datasize: rows after the first cleanup: $(count filled)"
 # The broker logs each cleanup that deleted rows, with its duration.
-grep -h 'cleanup: expired rows deleted' "$OUT/filled.err" | sed 's/^/datasize: filled broker: /' || echo "datasize: no cleanup finished during the run"
+if grep -q 'cleanup: expired rows deleted' "$OUT/filled.err"; then
+	grep -h 'cleanup: expired rows deleted' "$OUT/filled.err" | sed 's/^/datasize: filled broker: /'
+else
+	echo "datasize: the filled broker's first cleanup had not finished by the end of the run"
+fi
 run empty sso cleanup-empty --duration "${CLEAN_S}s" --sample-every 1s
 
 for name in filled empty; do
