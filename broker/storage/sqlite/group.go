@@ -52,6 +52,9 @@ type groupWriter struct {
 	// waiting counts members blocked on sem; a member that ends while others wait
 	// leaves the group open for them.
 	waiting atomic.Int64
+	// uses counts the transactions that have asked for the connection, so that
+	// the cleanup can tell whether anyone else wrote during its batch.
+	uses    atomic.Int64
 	closed  atomic.Bool
 	commits atomic.Int64 // group commits so far (tests)
 
@@ -76,6 +79,7 @@ var errClosed = errors.New("sql: database is closed")
 
 // acquire takes the connection; it honours ctx while waiting.
 func (w *groupWriter) acquire(ctx context.Context) error {
+	w.uses.Add(1)
 	w.waiting.Add(1)
 	select {
 	case w.sem <- struct{}{}:

@@ -115,6 +115,9 @@ type backend struct {
 	reader             *stmtQuerier
 }
 
+// WriterUses implements sqlstore.SingleWriter.
+func (b *backend) WriterUses() int64 { return b.w.uses.Load() }
+
 func (b *backend) Reader() sqlstore.Querier { return b.reader }
 func (b *backend) Writer() sqlstore.Querier { return autocommitWriter{b.w} }
 

@@ -61,3 +61,11 @@ type Backend interface {
 	Ping(ctx context.Context) error
 	Close() error
 }
+
+// SingleWriter is a Backend whose writes all go through one connection, one
+// transaction at a time (SQLite). WriterUses counts the transactions that have
+// asked for that connection so far: a count that moved by no more than one's own
+// use means nobody else wrote meanwhile.
+type SingleWriter interface {
+	WriterUses() int64
+}
