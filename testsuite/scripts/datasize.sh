@@ -21,7 +21,8 @@
 # prepared store; FRESH=0 keeps both running from one run to the next instead
 # (as before 2026-12-03 evening: the "empty" store then filled up as it went).
 #
-# CLEAN_RATE=420 paces the cleanup phase's SSO load (the load tool's --rate).
+# CLEAN_RATE=430 paces the cleanup phase's SSO load to that many flows per second
+# in all (the load tool's --rate; 0, the default: as fast as it goes).
 # JC_BIN=/path/to/justiceconnect runs another build of the broker (an older
 # commit, to compare its cleanup); RATES=0 stops after the cleanup phase;
 # KEEP_SEED=1 keeps a copy of the filled data directory before the broker runs on
@@ -39,6 +40,7 @@ EXPIRED=${EXPIRED:-0.5}
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-2}
 CLEAN_S=${CLEAN_S:-100}
+CLEAN_RATE=${CLEAN_RATE:-0}
 CONC=${CONC:-32}
 PORT_E=${PORT_E:-18281}
 PORT_F=${PORT_F:-18282}
@@ -136,9 +138,7 @@ echo "datasize: rows in the filled store at start: $(count filled)"
 ) >"$OUT/filled-rows.log" 2>/dev/null &
 PIDS="$PIDS $!"
 COUNTER=$!
-# CLEAN_RATE paces the cleanup phase's load (flows per second in all, the load
-# tool's --rate; 0: as fast as it goes), e.g. 70 % of the capacity.
-run filled sso cleanup-filled --duration "${CLEAN_S}s" --sample-every 1s --rate "${CLEAN_RATE:-0}"
+run filled sso cleanup-filled --duration "${CLEAN_S}s" --sample-every 1s --rate "$CLEAN_RATE"
 kill $COUNTER
 echo "datasize: rows after the first cleanup: $(count filled)"
 # The broker logs each cleanup that deleted rows, with its duration.
@@ -147,7 +147,7 @@ if grep -q 'cleanup: expired rows deleted' "$OUT/filled.err"; then
 else
 	echo "datasize: the filled broker's first cleanup had not finished by the end of the run"
 fi
-run empty sso cleanup-empty --duration "${CLEAN_S}s" --sample-every 1s --rate "${CLEAN_RATE:-0}"
+run empty sso cleanup-empty --duration "${CLEAN_S}s" --sample-every 1s --rate "$CLEAN_RATE"
 
 for name in filled empty; do
 	jq -r "\"cleanup run on $name: \" + (.ops[] | select(.op == \"sso\") | \"\(.per_s | floor) sso/s, p99 \(.p99_ms) ms, max \(.max_ms) ms\") + \"; worst second: p99 \" + ([.samples[].p99_ms] | max | tostring) + \" ms, max \" + ([.samples[].max_ms] | max | tostring) + \" ms; \" + ([.samples[] | select(.ok == 0 and .interval_s > 0.9)] | length | tostring) + \" seconds without a completed flow, \" + (.errors | tostring) + \" errors\"" "$OUT/cleanup-$name.json"
