@@ -126,13 +126,25 @@ restart() {
 }
 
 demo_start empty "$PORT_E"
+T0NS=$(date +%s%N)
 demo_start filled "$PORT_F"
 echo "datasize: rows in the filled store at start: $(count filled)"
-# The row count every 2 s shows when the cleanup ran and how long it took.
+
+# tokens NAME: the token rows that had expired when the filled broker started
+# (the cleanup's backlog), then all token rows.
+tokens() {
+	q=""
+	for t in oauth_access_tokens oauth_refresh_tokens oauth_codes; do
+		q="$q${q:+ + }(SELECT count(*) FROM $t WHERE expires_at < $T0NS)"
+	done
+	sqlite3 "$OUT/$1/justiceconnect.db" "SELECT $q, (SELECT count(*) FROM oauth_access_tokens) + (SELECT count(*) FROM oauth_refresh_tokens) + (SELECT count(*) FROM oauth_codes)" | tr '|' ' '
+}
+# Every 2 s: seconds, all rows, the backlog left, all token rows. The row count
+# shows when the cleanup ran; the backlog how fast it deletes, counted directly.
 (
 	t0=$(date +%s)
 	while :; do
-		echo "$(($(date +%s) - t0)) $(count filled)"
+		echo "$(($(date +%s) - t0)) $(count filled) $(tokens filled)"
 		sleep 2
 	done
 ) >"$OUT/filled-rows.log" 2>/dev/null &
@@ -152,7 +164,16 @@ run empty sso cleanup-empty --duration "${CLEAN_S}s" --sample-every 1s --rate "$
 for name in filled empty; do
 	jq -r "\"cleanup run on $name: \" + (.ops[] | select(.op == \"sso\") | \"\(.per_s | floor) sso/s, p99 \(.p99_ms) ms, max \(.max_ms) ms\") + \"; worst second: p99 \" + ([.samples[].p99_ms] | max | tostring) + \" ms, max \" + ([.samples[].max_ms] | max | tostring) + \" ms; \" + ([.samples[] | select(.ok == 0 and .interval_s > 0.9)] | length | tostring) + \" seconds without a completed flow, \" + (.errors | tostring) + \" errors\"" "$OUT/cleanup-$name.json"
 done
-echo "filled store rows over time (s rows): $(tr '\n' ' ' <"$OUT/filled-rows.log" | cut -c1-600)"
+echo "filled store rows over time (s rows): $(awk '{printf "%s %s ", $1, $2}' "$OUT/filled-rows.log" | cut -c1-600)"
+# From 75 s on (the first cleanup starts a minute after the broker), least-squares
+# slopes: how fast the backlog shrinks, and how fast the token rows that were
+# not in it grow (what the flows leave behind; the cleanup keeps up when it
+# deletes at least that). The broker does not delete new rows yet: they expire
+# later than the run ends, codes a day after expiring (sqlstore.CodeRetention).
+awk '$1 >= 75 && NF >= 4 { n++; x += $1; xx += $1 * $1; b += $3; xb += $1 * $3; l += $4 - $3; xl += $1 * ($4 - $3) }
+	END { if (n < 3) { print "datasize: too few samples after 75 s to tell the cleanup'"'"'s rate"; exit }
+		d = n * xx - x * x
+		printf "datasize: from 75 s on, the cleanup deleted %.0f rows/s of the tokens expired at start; the other token rows grew by %.0f rows/s (%d samples)\n", -(n * xb - x * b) / d, (n * xl - x * l) / d, n }' "$OUT/filled-rows.log"
 [ "$RATES" != 0 ] || exit 0
 
 for sc in cc sso refresh introspect; do

@@ -179,7 +179,8 @@ func (w *groupWriter) abortLocked(cause error) {
 }
 
 // end finishes a member (sem held) and gives the connection back. It commits the
-// group when no one waits to join it or when it is full. It returns the group the
+// group when no one waits to join it, when it is full, or when the member
+// asked for a commit of its own (sqlstore.SoloCommit). It returns the group the
 // member joined, or nil when the member left nothing in it (rolled back).
 func (w *groupWriter) end(ctx context.Context, commit bool) (*group, error) {
 	// A cancelled caller must not make RELEASE fail: that would fail the group.
@@ -201,7 +202,7 @@ func (w *groupWriter) end(ctx context.Context, commit bool) (*group, error) {
 			w.abortLocked(err)
 		}
 	}
-	if w.open && (w.waiting.Load() == 0 || w.members >= maxBatch) {
+	if w.open && (w.waiting.Load() == 0 || w.members >= maxBatch || sqlstore.SoloCommit(ctx)) {
 		if w.members == 0 {
 			// Nothing to keep: end the transaction without a WAL write.
 			w.abortLocked(errors.New("empty group"))

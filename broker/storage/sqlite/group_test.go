@@ -15,6 +15,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/justiceconnect/justiceconnect/broker/storage"
+	"github.com/justiceconnect/justiceconnect/broker/storage/internal/sqlstore"
 	"github.com/justiceconnect/justiceconnect/broker/storage/storagetest"
 )
 
@@ -127,6 +128,34 @@ func TestGroupCommitSharesOneCommit(t *testing.T) {
 	}
 	if got := names(t, b); !got["a"] || !got["b"] || got["c"] || !got["d"] {
 		t.Errorf("rows %v; want a, b, d (c rolled back alone)", got)
+	}
+}
+
+// A transaction begun with sqlstore.WithSoloCommit (the cleanup's batches)
+// commits when it ends even though another waits to join its group, so its
+// commit does not wait for the transactions after it.
+func TestGroupSoloCommit(t *testing.T) {
+	s, b := groupEnv(t)
+	before := b.w.commits.Load()
+	txCtx, err := s.BeginTX(sqlstore.WithSoloCommit(context.Background()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UseOnce(txCtx, "ns", "a", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	bc := startQueued(t, s, b, "b", false, 1)
+	if err := s.Commit(txCtx); err != nil {
+		t.Fatalf("a: %v", err)
+	}
+	if err := <-bc; err != nil {
+		t.Fatalf("b: %v", err)
+	}
+	if got := b.w.commits.Load() - before; got != 2 {
+		t.Errorf("%d commits for a (solo) and b; want 2", got)
+	}
+	if got := names(t, b); !got["a"] || !got["b"] {
+		t.Errorf("rows %v; want a and b", got)
 	}
 }
 

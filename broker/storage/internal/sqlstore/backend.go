@@ -62,6 +62,24 @@ type Backend interface {
 	Close() error
 }
 
+// soloCommitKey marks the context of a transaction that a SingleWriter commits
+// as soon as it ends, instead of leaving its group commit open for the
+// transactions waiting behind it.
+type soloCommitKey struct{}
+
+// WithSoloCommit marks ctx for a commit of its own: the cleanup's batches, so
+// that a batch's commit does not wait for the group's other members and its
+// duration is the batch's own.
+func WithSoloCommit(ctx context.Context) context.Context {
+	return context.WithValue(ctx, soloCommitKey{}, true)
+}
+
+// SoloCommit reports a context marked by WithSoloCommit.
+func SoloCommit(ctx context.Context) bool {
+	solo, _ := ctx.Value(soloCommitKey{}).(bool)
+	return solo
+}
+
 // SingleWriter is a Backend whose writes all go through one connection, one
 // transaction at a time (SQLite). WriterUses counts the transactions that have
 // asked for that connection so far: a count that moved by no more than one's own

@@ -81,3 +81,53 @@ func TestDeleteExpiredPausesOnlyWhenOthersWrite(t *testing.T) {
 		t.Errorf("busy store: no pause between batches while another transaction kept writing")
 	}
 }
+
+// Each cleanup batch asks for a commit of its own (WithSoloCommit): in a group
+// commit its duration would include the transactions that joined the group after
+// it, and the batches would shrink under load for no cost of theirs.
+func TestDeleteExpiredCommitsAlone(t *testing.T) {
+	b := &commitsBackend{}
+	s := sqlstore.New(b, storage.Options{Logger: slog.New(slog.DiscardHandler)})
+	if _, err := s.DeleteExpired(context.Background(), time.Now()); err != nil {
+		t.Fatalf("DeleteExpired: %v", err)
+	}
+	if b.commits == 0 || b.solo != b.commits {
+		t.Errorf("%d of %d cleanup commits asked for a commit of their own; want all", b.solo, b.commits)
+	}
+}
+
+// commitsBackend counts the commits of its transactions, and those that asked
+// for a commit of their own; every statement affects no row.
+type commitsBackend struct{ commits, solo int }
+
+func (b *commitsBackend) Reader() sqlstore.Querier                               { return noRows{} }
+func (b *commitsBackend) Writer() sqlstore.Querier                               { return noRows{} }
+func (b *commitsBackend) Begin(context.Context) (sqlstore.Tx, error)             { return &countedTx{b: b}, nil }
+func (b *commitsBackend) LockAuditChain(context.Context, sqlstore.Querier) error { return nil }
+func (b *commitsBackend) IsNoRows(error) bool                                    { return false }
+func (b *commitsBackend) IsUnavailable(error) bool                               { return false }
+func (b *commitsBackend) Ping(context.Context) error                             { return nil }
+func (b *commitsBackend) Close() error                                           { return nil }
+
+type countedTx struct {
+	noRows
+	b *commitsBackend
+}
+
+func (t *countedTx) Commit(ctx context.Context) error {
+	t.b.commits++
+	if sqlstore.SoloCommit(ctx) {
+		t.b.solo++
+	}
+	return nil
+}
+
+func (t *countedTx) Rollback(context.Context) error { return nil }
+
+type noRows struct{}
+
+func (noRows) Exec(context.Context, string, ...any) (int64, error) { return 0, nil }
+func (noRows) Query(context.Context, string, ...any) (sqlstore.Rows, error) {
+	return nil, fmt.Errorf("no query expected")
+}
+func (noRows) QueryRow(context.Context, string, ...any) sqlstore.Row { return nil }
