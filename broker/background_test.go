@@ -3,7 +3,9 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -177,5 +179,39 @@ func TestRunExclusive(t *testing.T) {
 	}
 	if overlap.Load() {
 		t.Error("two nodes ran the job at the same time")
+	}
+}
+
+// The cleanup's log line tells a whole run from one the node's stop cut short,
+// and says nothing when nothing was deleted.
+func TestLogCleanup(t *testing.T) {
+	cases := []struct {
+		name string
+		rows int64
+		err  error
+		want string // the message; "" for no line
+	}{
+		{"whole run", 1200, nil, "cleanup: expired rows deleted"},
+		{"nothing expired", 0, nil, ""},
+		{"node stopping", 800, fmt.Errorf("storage: delete expired: %w", context.Canceled), "cleanup: stopped with the node before the end"},
+		{"node stopping, nothing deleted yet", 0, context.Canceled, ""},
+		{"store error", 300, errors.New("storage: delete expired: disk I/O error"), "cleanup: delete expired rows"},
+	}
+	for _, c := range cases {
+		var buf strings.Builder
+		logCleanup(slog.New(slog.NewTextHandler(&buf, nil)), c.rows, c.err, 1500*time.Millisecond)
+		out := buf.String()
+		if c.want == "" {
+			if out != "" {
+				t.Errorf("%s: logged %q; want nothing", c.name, out)
+			}
+			continue
+		}
+		if !strings.Contains(out, `msg="`+c.want+`"`) || !strings.Contains(out, fmt.Sprintf("rows=%d", c.rows)) || !strings.Contains(out, "took=1.5s") {
+			t.Errorf("%s: logged %q; want %q with rows=%d took=1.5s", c.name, out, c.want, c.rows)
+		}
+		if strings.Count(out, "\n") != 1 {
+			t.Errorf("%s: %d lines; want one", c.name, strings.Count(out, "\n"))
+		}
 	}
 }

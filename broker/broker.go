@@ -383,14 +383,26 @@ func (b *Broker) cleanup(ctx context.Context, store storage.Store, now func() ti
 	runExclusive(ctx, store, b.logger, "cleanup", time.Minute, func(ctx context.Context) {
 		start := time.Now()
 		n, err := store.DeleteExpired(ctx, now())
-		if err != nil && !errors.Is(err, context.Canceled) {
-			b.logger.Warn("cleanup: delete expired rows", "err", err, "rows", n, "took", time.Since(start).Round(time.Millisecond))
-		} else if n > 0 {
-			// At most one line a minute, on one node: how far behind its expiries
-			// the store is shows here first (a run that takes most of the minute).
-			b.logger.Info("cleanup: expired rows deleted", "rows", n, "took", time.Since(start).Round(time.Millisecond))
-		}
+		logCleanup(b.logger, n, err, time.Since(start))
 	})
+}
+
+// logCleanup reports one cleanup run: at most one line a minute, on one node,
+// where how far behind its expiries the store is shows first (a run that takes
+// most of the minute). A run cut short by the node stopping says so: its count
+// is not what a whole run would have deleted.
+func logCleanup(logger *slog.Logger, rows int64, err error, took time.Duration) {
+	took = took.Round(time.Millisecond)
+	switch {
+	case errors.Is(err, context.Canceled):
+		if rows > 0 {
+			logger.Info("cleanup: stopped with the node before the end", "rows", rows, "took", took)
+		}
+	case err != nil:
+		logger.Warn("cleanup: delete expired rows", "err", err, "rows", rows, "took", took)
+	case rows > 0:
+		logger.Info("cleanup: expired rows deleted", "rows", rows, "took", took)
+	}
 }
 
 // middleware wraps every request: a request ID (also shown on error pages), panic

@@ -7,8 +7,11 @@
 #  1. cleanup: right after the filled broker starts, an SSO load runs on it for
 #     CLEAN_S seconds with a timeline every second; its first cleanup (one minute
 #     after start) deletes the expired half meanwhile. A cleanup that held the
-#     SQLite writer would show as one second's max and p99. The same run on the
-#     empty broker follows, as the baseline.
+#     SQLite writer would show as one second's max and p99. It prints how fast
+#     the cleanup deleted the token rows expired at start and how fast the flows
+#     added others (both counted every 2 s): it keeps up when the first is at
+#     least the second. The same run on the empty broker follows, as the
+#     baseline (the filled broker's cleanup may still be running meanwhile).
 #  2. rates: cc, sso, refresh and introspect, DURATION each, alternating the empty
 #     and the filled broker, ROUNDS rounds (order swapped every round, so a drift
 #     of the shared machine's load hits both alike). The ratio filled/empty of each
