@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,7 +87,7 @@ func TestDeleteExpiredPausesOnlyWhenOthersWrite(t *testing.T) {
 // commit its duration would include the transactions that joined the group after
 // it, and the batches would shrink under load for no cost of theirs.
 func TestDeleteExpiredCommitsAlone(t *testing.T) {
-	b := &commitsBackend{}
+	b := &fakeBackend{expiredCodes: 2500}
 	s := sqlstore.New(b, storage.Options{Logger: slog.New(slog.DiscardHandler)})
 	if _, err := s.DeleteExpired(context.Background(), time.Now()); err != nil {
 		t.Fatalf("DeleteExpired: %v", err)
@@ -96,25 +97,66 @@ func TestDeleteExpiredCommitsAlone(t *testing.T) {
 	}
 }
 
-// commitsBackend counts the commits of its transactions, and those that asked
-// for a commit of their own; every statement affects no row.
-type commitsBackend struct{ commits, solo int }
-
-func (b *commitsBackend) Reader() sqlstore.Querier                               { return noRows{} }
-func (b *commitsBackend) Writer() sqlstore.Querier                               { return noRows{} }
-func (b *commitsBackend) Begin(context.Context) (sqlstore.Tx, error)             { return &countedTx{b: b}, nil }
-func (b *commitsBackend) LockAuditChain(context.Context, sqlstore.Querier) error { return nil }
-func (b *commitsBackend) IsNoRows(error) bool                                    { return false }
-func (b *commitsBackend) IsUnavailable(error) bool                               { return false }
-func (b *commitsBackend) Ping(context.Context) error                             { return nil }
-func (b *commitsBackend) Close() error                                           { return nil }
-
-type countedTx struct {
-	noRows
-	b *commitsBackend
+// The first batch is the smallest and fast batches grow to DeleteBatch: a first
+// batch of DeleteBatch rows held a busy writer for 200 ms at every cleanup's
+// start.
+func TestDeleteExpiredStartsSmall(t *testing.T) {
+	const expired = 5000
+	b := &fakeBackend{expiredCodes: expired}
+	s := sqlstore.New(b, storage.Options{Logger: slog.New(slog.DiscardHandler)})
+	n, err := s.DeleteExpired(context.Background(), time.Now())
+	if err != nil || n != expired {
+		t.Fatalf("DeleteExpired = %d, %v; want %d", n, err, expired)
+	}
+	if len(b.codeLimits) < 2 || b.codeLimits[0] != sqlstore.DeleteBatchMin {
+		t.Fatalf("batch sizes %v; want the first at %d", b.codeLimits, sqlstore.DeleteBatchMin)
+	}
+	if last := b.codeLimits[len(b.codeLimits)-1]; last != sqlstore.DeleteBatch {
+		t.Errorf("batch sizes %v; want fast batches to grow to %d", b.codeLimits, sqlstore.DeleteBatch)
+	}
 }
 
-func (t *countedTx) Commit(ctx context.Context) error {
+// fakeBackend has expiredCodes expired codes, deleted in the batches asked for
+// (their sizes in codeLimits); every other statement affects no row. It counts
+// the commits of its transactions, and those that asked for a commit of their
+// own.
+type fakeBackend struct {
+	expiredCodes  int64
+	codeLimits    []int64
+	commits, solo int
+}
+
+func (b *fakeBackend) Reader() sqlstore.Querier                               { return fakeTx{b: b} }
+func (b *fakeBackend) Writer() sqlstore.Querier                               { return fakeTx{b: b} }
+func (b *fakeBackend) Begin(context.Context) (sqlstore.Tx, error)             { return fakeTx{b: b}, nil }
+func (b *fakeBackend) LockAuditChain(context.Context, sqlstore.Querier) error { return nil }
+func (b *fakeBackend) IsNoRows(error) bool                                    { return false }
+func (b *fakeBackend) IsUnavailable(error) bool                               { return false }
+func (b *fakeBackend) Ping(context.Context) error                             { return nil }
+func (b *fakeBackend) Close() error                                           { return nil }
+
+type fakeTx struct{ b *fakeBackend }
+
+func (t fakeTx) Exec(_ context.Context, query string, args ...any) (int64, error) {
+	if !strings.HasPrefix(query, "DELETE FROM oauth_codes ") || len(args) == 0 {
+		return 0, nil
+	}
+	limit, ok := args[len(args)-1].(int)
+	if !ok {
+		return 0, fmt.Errorf("batch size %T, want int", args[len(args)-1])
+	}
+	t.b.codeLimits = append(t.b.codeLimits, int64(limit))
+	n := min(int64(limit), t.b.expiredCodes)
+	t.b.expiredCodes -= n
+	return n, nil
+}
+
+func (fakeTx) Query(context.Context, string, ...any) (sqlstore.Rows, error) {
+	return nil, fmt.Errorf("no query expected")
+}
+func (fakeTx) QueryRow(context.Context, string, ...any) sqlstore.Row { return nil }
+
+func (t fakeTx) Commit(ctx context.Context) error {
 	t.b.commits++
 	if sqlstore.SoloCommit(ctx) {
 		t.b.solo++
@@ -122,12 +164,4 @@ func (t *countedTx) Commit(ctx context.Context) error {
 	return nil
 }
 
-func (t *countedTx) Rollback(context.Context) error { return nil }
-
-type noRows struct{}
-
-func (noRows) Exec(context.Context, string, ...any) (int64, error) { return 0, nil }
-func (noRows) Query(context.Context, string, ...any) (sqlstore.Rows, error) {
-	return nil, fmt.Errorf("no query expected")
-}
-func (noRows) QueryRow(context.Context, string, ...any) sqlstore.Row { return nil }
+func (fakeTx) Rollback(context.Context) error { return nil }

@@ -9,3 +9,6 @@ func SetDeletePauseHook(f func(time.Duration)) (restore func()) {
 	deletePaused = f
 	return func() { deletePaused = old }
 }
+
+// DeleteBatchMin is the smallest cleanup batch, the first one's size.
+const DeleteBatchMin = deleteBatchMin
