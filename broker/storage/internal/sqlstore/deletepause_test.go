@@ -98,7 +98,7 @@ func TestDeleteExpiredCommitsAlone(t *testing.T) {
 }
 
 // The first batch is the smallest and fast batches grow to DeleteBatch: a first
-// batch of DeleteBatch rows held a busy writer for 200 ms at every cleanup's
+// batch of DeleteBatch rows held a busy writer for 166-203 ms at every cleanup's
 // start.
 func TestDeleteExpiredStartsSmall(t *testing.T) {
 	const expired = 5000

@@ -622,7 +622,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	}
 	var total int64
 	// The first batch is the smallest: a first batch of DeleteBatch rows held
-	// the writer for 170-200 ms on a big store under load, and it and the
+	// the writer for 166-203 ms on a big store under load, and it and the
 	// halved batches after it showed as the worst seconds of p99 at every
 	// cleanup's start (2026-12-07). Fast batches double up to DeleteBatch.
 	size := deleteBatchMin
