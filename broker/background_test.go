@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/justiceconnect/justiceconnect/broker/metrics"
 	"github.com/justiceconnect/justiceconnect/broker/storage"
 )
 
@@ -183,23 +184,26 @@ func TestRunExclusive(t *testing.T) {
 }
 
 // The cleanup's log line tells a whole run from one the node's stop cut short,
-// and says nothing when nothing was deleted.
+// and says nothing when nothing was deleted; the outcome goes to the metrics.
 func TestLogCleanup(t *testing.T) {
 	cases := []struct {
-		name string
-		rows int64
-		err  error
-		want string // the message; "" for no line
+		name    string
+		rows    int64
+		err     error
+		want    string // the message; "" for no line
+		outcome string
 	}{
-		{"whole run", 1200, nil, "cleanup: expired rows deleted"},
-		{"nothing expired", 0, nil, ""},
-		{"node stopping", 800, fmt.Errorf("storage: delete expired: %w", context.Canceled), "cleanup: stopped with the node before the end"},
-		{"node stopping, nothing deleted yet", 0, context.Canceled, ""},
-		{"store error", 300, errors.New("storage: delete expired: disk I/O error"), "cleanup: delete expired rows"},
+		{"whole run", 1200, nil, "cleanup: expired rows deleted", metrics.CleanupDone},
+		{"nothing expired", 0, nil, "", metrics.CleanupDone},
+		{"node stopping", 800, fmt.Errorf("storage: delete expired: %w", context.Canceled), "cleanup: stopped with the node before the end", metrics.CleanupStopped},
+		{"node stopping, nothing deleted yet", 0, context.Canceled, "", metrics.CleanupStopped},
+		{"store error", 300, errors.New("storage: delete expired: disk I/O error"), "cleanup: delete expired rows", metrics.CleanupFailed},
 	}
 	for _, c := range cases {
 		var buf strings.Builder
-		logCleanup(slog.New(slog.NewTextHandler(&buf, nil)), c.rows, c.err, 1500*time.Millisecond)
+		if got := logCleanup(slog.New(slog.NewTextHandler(&buf, nil)), c.rows, c.err, 1500*time.Millisecond); got != c.outcome {
+			t.Errorf("%s: outcome %q; want %q", c.name, got, c.outcome)
+		}
 		out := buf.String()
 		if c.want == "" {
 			if out != "" {

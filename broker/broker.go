@@ -383,26 +383,31 @@ func (b *Broker) cleanup(ctx context.Context, store storage.Store, now func() ti
 	runExclusive(ctx, store, b.logger, "cleanup", time.Minute, func(ctx context.Context) {
 		start := time.Now()
 		n, err := store.DeleteExpired(ctx, now())
-		logCleanup(b.logger, n, err, time.Since(start))
+		took := time.Since(start)
+		b.Metrics.Cleanup(n, logCleanup(b.logger, n, err, took), took)
 	})
 }
 
-// logCleanup reports one cleanup run: at most one line a minute, on one node,
-// where how far behind its expiries the store is shows first (a run that takes
-// most of the minute). A run cut short by the node stopping says so: its count
-// is not what a whole run would have deleted.
-func logCleanup(logger *slog.Logger, rows int64, err error, took time.Duration) {
+// logCleanup reports one cleanup run and returns its outcome for the metrics:
+// at most one line a minute, on one node, where how far behind its expiries the
+// store is shows first (a run that takes most of the minute). A run cut short
+// by the node stopping says so: its count is not what a whole run would have
+// deleted.
+func logCleanup(logger *slog.Logger, rows int64, err error, took time.Duration) (outcome string) {
 	took = took.Round(time.Millisecond)
 	switch {
 	case errors.Is(err, context.Canceled):
 		if rows > 0 {
 			logger.Info("cleanup: stopped with the node before the end", "rows", rows, "took", took)
 		}
+		return metrics.CleanupStopped
 	case err != nil:
 		logger.Warn("cleanup: delete expired rows", "err", err, "rows", rows, "took", took)
+		return metrics.CleanupFailed
 	case rows > 0:
 		logger.Info("cleanup: expired rows deleted", "rows", rows, "took", took)
 	}
+	return metrics.CleanupDone
 }
 
 // middleware wraps every request: a request ID (also shown on error pages), panic

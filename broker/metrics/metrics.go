@@ -34,7 +34,18 @@ type Metrics struct {
 	logins   *prometheus.CounterVec
 	tokens   *prometheus.CounterVec
 	storeUp  prometheus.Gauge
+
+	cleanupRows prometheus.Counter
+	cleanupRuns *prometheus.CounterVec
+	cleanupLast prometheus.Gauge
 }
+
+// Outcomes of a cleanup run (Metrics.Cleanup).
+const (
+	CleanupDone    = "done"    // every expired row deleted
+	CleanupFailed  = "failed"  // a store error ended it
+	CleanupStopped = "stopped" // the node stopped first
+)
 
 // New creates the metrics in a registry of their own, with the Go runtime and
 // process collectors.
@@ -62,8 +73,21 @@ func New() *Metrics {
 			Name: "jc_store_up",
 			Help: "1 when the store answered its last ping, 0 otherwise.",
 		}),
+		cleanupRows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jc_cleanup_rows_deleted_total",
+			Help: "Expired rows deleted by this node's background cleanup (counted when a run ends).",
+		}),
+		cleanupRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jc_cleanup_runs_total",
+			Help: "Background cleanup runs on this node, by outcome (done, failed, stopped).",
+		}, []string{"outcome"}),
+		cleanupLast: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jc_cleanup_last_run_seconds",
+			Help: "Duration of this node's last cleanup run; near or above its one-minute period, run after run, the store is falling behind its expiries.",
+		}),
 	}
 	m.reg.MustRegister(m.requests, m.duration, m.logins, m.tokens, m.storeUp,
+		m.cleanupRows, m.cleanupRuns, m.cleanupLast,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -108,6 +132,16 @@ func (m *Metrics) SetStoreUp(up bool) {
 	} else {
 		m.storeUp.Set(0)
 	}
+}
+
+// Cleanup records one run of the background cleanup of expired rows: the rows
+// it deleted, its outcome (CleanupDone, CleanupFailed, CleanupStopped) and how
+// long it took. Only the node holding the cleanup's lock runs it, so on the
+// others the series stay at zero.
+func (m *Metrics) Cleanup(rows int64, outcome string, took time.Duration) {
+	m.cleanupRows.Add(float64(max(rows, 0)))
+	m.cleanupRuns.WithLabelValues(outcome).Inc()
+	m.cleanupLast.Set(took.Seconds())
 }
 
 // WatchStore pings the store now and then every interval until ctx is done, and

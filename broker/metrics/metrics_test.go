@@ -319,3 +319,26 @@ func TestWatchStore(t *testing.T) {
 		t.Fatal("WatchStore did not return after cancel")
 	}
 }
+
+// Cleanup adds each run's rows to one counter, counts the runs by outcome and
+// keeps the last run's duration.
+func TestCleanup(t *testing.T) {
+	m := New()
+	m.Cleanup(1200, CleanupDone, 3*time.Second)
+	m.Cleanup(300, CleanupStopped, 90*time.Second)
+	m.Cleanup(0, CleanupFailed, 250*time.Millisecond)
+	for _, c := range []struct {
+		got, want float64
+		what      string
+	}{
+		{value(t, m, "jc_cleanup_rows_deleted_total"), 1500, "rows deleted"},
+		{value(t, m, "jc_cleanup_runs_total", "outcome", CleanupDone), 1, "done runs"},
+		{value(t, m, "jc_cleanup_runs_total", "outcome", CleanupStopped), 1, "stopped runs"},
+		{value(t, m, "jc_cleanup_runs_total", "outcome", CleanupFailed), 1, "failed runs"},
+		{value(t, m, "jc_cleanup_last_run_seconds"), 0.25, "last run's duration"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %v; want %v", c.what, c.got, c.want)
+		}
+	}
+}
