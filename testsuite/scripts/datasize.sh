@@ -134,20 +134,23 @@ demo_start filled "$PORT_F"
 echo "datasize: rows in the filled store at start: $(count filled)"
 
 # tokens NAME: the token rows that had expired when the filled broker started
-# (the cleanup's backlog), then all token rows.
+# (the cleanup's backlog), all token rows, and the SSO sessions (with the token
+# rows, what count NAME counts), in one read of the store.
 tokens() {
-	q=""
+	backlog="" all=""
 	for t in oauth_access_tokens oauth_refresh_tokens oauth_codes; do
-		q="$q${q:+ + }(SELECT count(*) FROM $t WHERE expires_at < $T0NS)"
+		backlog="$backlog${backlog:+ + }(SELECT count(*) FROM $t WHERE expires_at < $T0NS)"
+		all="$all${all:+ + }(SELECT count(*) FROM $t)"
 	done
-	sqlite3 "$OUT/$1/justiceconnect.db" "SELECT $q, (SELECT count(*) FROM oauth_access_tokens) + (SELECT count(*) FROM oauth_refresh_tokens) + (SELECT count(*) FROM oauth_codes)" | tr '|' ' '
+	sqlite3 -separator ' ' "$OUT/$1/justiceconnect.db" "SELECT $backlog, $all, (SELECT count(*) FROM sso_sessions)"
 }
 # Every 2 s: seconds, all rows, the backlog left, all token rows. The row count
 # shows when the cleanup ran; the backlog how fast it deletes, counted directly.
 (
 	t0=$(date +%s)
 	while :; do
-		echo "$(($(date +%s) - t0)) $(count filled) $(tokens filled)"
+		set -- $(tokens filled)
+		echo "$(($(date +%s) - t0)) $(($2 + $3)) $1 $2"
 		sleep 2
 	done
 ) >"$OUT/filled-rows.log" 2>/dev/null &

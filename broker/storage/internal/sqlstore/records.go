@@ -580,7 +580,8 @@ var deletePaused = func(time.Duration) {}
 
 // DeleteExpired implements storage.Store in batches of at most DeleteBatch rows,
 // each committed on its own and sized to hold the writer about
-// deleteBatchTarget, with a pause after each: a failure or a cancelled ctx keeps what earlier batches
+// deleteBatchTarget, with a pause after each that others waited behind
+// (pauseAfter): a failure or a cancelled ctx keeps what earlier batches
 // removed (the count returned with the error). Codes are kept CodeRetention past
 // their expiry (replay detection); rotated refresh tokens stay until their own
 // expiry, so reuse is detected for as long as the token could have been valid;
