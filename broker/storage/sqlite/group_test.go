@@ -538,11 +538,13 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		{"oauth_refresh_tokens", "SELECT signature FROM oauth_refresh_tokens WHERE expires_at IS NOT NULL AND expires_at < ? LIMIT ?", "oauth_refresh_tokens_expires_at"},
 		{"oauth_codes", "SELECT t.session, c.data FROM oauth_codes t LEFT JOIN clients c ON c.id = t.client_id WHERE t.signature = ?", "sqlite_autoindex_oauth_codes_1 (signature=?)"},
 		{"oauth_access_tokens", "UPDATE oauth_access_tokens SET active = 0 WHERE request_id = ?", "oauth_access_tokens_request_id"},
-		// Logout (RevokeTokensOfSession) after migration 0006 dropped the indexes
-		// no query used.
-		{"oauth_access_tokens", "DELETE FROM oauth_access_tokens WHERE sso_session_id = ?", "oauth_access_tokens_sso_session_id"},
-		{"oauth_refresh_tokens", "UPDATE oauth_refresh_tokens SET active = 0 WHERE sso_session_id = ? AND active", "oauth_refresh_tokens_sso_session_id"},
-		{"oauth_codes", "UPDATE oauth_codes SET active = 0 WHERE sso_session_id = ? AND active", "oauth_codes_sso_session_id"},
+		// Logout (RevokeTokensOfSession) finds the tokens through the session's
+		// grants since migration 0007 dropped the sso_session_id indexes.
+		{"oauth_access_tokens", "DELETE FROM oauth_access_tokens WHERE request_id IN (SELECT request_id FROM sso_session_grants WHERE sso_session_id = ?) AND sso_session_id = ? AND NOT offline", "oauth_access_tokens_request_id (request_id=?)"},
+		{"oauth_refresh_tokens", "UPDATE oauth_refresh_tokens SET active = 0 WHERE request_id IN (SELECT request_id FROM sso_session_grants WHERE sso_session_id = ?) AND sso_session_id = ? AND active", "oauth_refresh_tokens_request_id (request_id=?)"},
+		{"oauth_codes", "UPDATE oauth_codes SET active = 0 WHERE request_id IN (SELECT request_id FROM sso_session_grants WHERE sso_session_id = ?) AND sso_session_id = ? AND active", "oauth_codes_request_id (request_id=?)"},
+		{"sso_session_grants", "SELECT request_id FROM sso_session_grants WHERE sso_session_id = ?", "PRIMARY KEY (sso_session_id=?)"},
+		{"sso_sessions", "SELECT 1 FROM sso_sessions WHERE id = ?", "sqlite_autoindex_sso_sessions_1 (id=?)"},
 		{"oauth_pkce", "DELETE FROM oauth_pkce WHERE signature = ?", "sqlite_autoindex_oauth_pkce_1"},
 		{"oauth_oidc", "DELETE FROM oauth_oidc WHERE signature = ?", "sqlite_autoindex_oauth_oidc_1"},
 	} {
@@ -565,8 +567,9 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		}
 		rows.Close()
 		text := fmt.Sprint(plan)
-		if !strings.Contains(text, c.want) || strings.Contains(text, "SCAN "+c.table) {
-			t.Errorf("%s\nplan %s: want %q and no scan of %s", c.query, text, c.want, c.table)
+		// No scan of any table: the subqueries of logout's statements must search too.
+		if !strings.Contains(text, c.want) || strings.Contains(text, "SCAN ") {
+			t.Errorf("%s\nplan %s: want %q and no scan (of %s or another table)", c.query, text, c.want, c.table)
 		}
 	}
 }

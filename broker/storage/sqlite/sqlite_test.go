@@ -187,3 +187,102 @@ func TestOpenRejects(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionGrantsMigration: migration 0007 records the grants of the tokens
+// stored before it, for the sessions still stored, so that logout revokes them
+// as it did through the sso_session_id indexes; a deleted session takes its
+// grants with it.
+func TestSessionGrantsMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "jc.db")
+	now := time.Now()
+	s, err := sqlite.Open(ctx, path, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	c := &storage.Client{ID: "c", GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid"}}
+	must("client", s.CreateClient(ctx, c))
+	must("session", s.CreateSSOSession(ctx, &storage.SSOSession{ID: "kept", Subject: "alice",
+		IdleExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(time.Hour)}))
+	req := func(id, sid string) *fosite.Request {
+		sess := &storagetest.Session{SID: sid}
+		sess.Subject = "alice"
+		for _, tt := range []fosite.TokenType{fosite.AuthorizeCode, fosite.AccessToken, fosite.RefreshToken} {
+			sess.SetExpiresAt(tt, now.Add(time.Hour))
+		}
+		return &fosite.Request{ID: id, RequestedAt: now, Client: c, GrantedScope: fosite.Arguments{"openid"}, Session: sess, Form: url.Values{}}
+	}
+	must("at", s.CreateAccessTokenSession(ctx, "at-1", req("grant-1", "kept")))
+	must("rt", s.CreateRefreshTokenSession(ctx, "rt-1", "at-1", req("grant-1", "kept")))
+	must("code", s.CreateAuthorizeCodeSession(ctx, "code-2", req("grant-2", "kept")))
+	// A token of a session no longer stored: nothing to record.
+	must("at gone", s.CreateAccessTokenSession(ctx, "at-3", req("grant-3", "gone")))
+	s.Close()
+
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	grants := func() int {
+		t.Helper()
+		var n int
+		if err := db.QueryRow("SELECT count(*) FROM sso_session_grants").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := grants(); n != 2 {
+		t.Fatalf("grant rows written with the tokens = %d, want 2 (grant-1, grant-2 of session kept)", n)
+	}
+	// Back to the schema before 0007: no grant rows, an index per token table.
+	for _, q := range []string{
+		"DROP TABLE sso_session_grants",
+		"DROP INDEX oauth_codes_request_id",
+		"CREATE INDEX oauth_codes_sso_session_id ON oauth_codes (sso_session_id)",
+		"CREATE INDEX oauth_access_tokens_sso_session_id ON oauth_access_tokens (sso_session_id)",
+		"CREATE INDEX oauth_refresh_tokens_sso_session_id ON oauth_refresh_tokens (sso_session_id)",
+		"DELETE FROM schema_migrations WHERE version = 7",
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+
+	s, err = sqlite.Open(ctx, path, quiet())
+	if err != nil {
+		t.Fatalf("reopen (migration 0007 again): %v", err)
+	}
+	defer s.Close()
+	if n := grants(); n != 2 {
+		t.Errorf("grant rows after the migration = %d, want 2", n)
+	}
+	n, err := s.RevokeTokensOfSession(ctx, "kept", false)
+	if err != nil || n != 2 {
+		t.Errorf("RevokeTokensOfSession(kept) = %d, %v; want 2 (at-1, rt-1)", n, err)
+	}
+	if _, err := s.GetAccessTokenSession(ctx, "at-1", new(storagetest.Session)); !errors.Is(err, fosite.ErrNotFound) {
+		t.Errorf("at-1 after logout: %v, want not found", err)
+	}
+	if _, err := s.GetAuthorizeCodeSession(ctx, "code-2", new(storagetest.Session)); !errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
+		t.Errorf("code-2 after logout: %v, want invalidated", err)
+	}
+	if _, err := s.GetAccessTokenSession(ctx, "at-3", new(storagetest.Session)); err != nil {
+		t.Errorf("at-3 of another session: %v, want it kept", err)
+	}
+
+	// The cleanup deletes the ended session; its grants go with it.
+	must("end", s.EndSSOSession(ctx, "kept", now))
+	if _, err := s.DeleteExpired(ctx, now.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n := grants(); n != 0 {
+		t.Errorf("grant rows after the session was deleted = %d, want 0", n)
+	}
+}

@@ -61,6 +61,7 @@ func (o *oauth) code(sid string) string {
 	}
 	ar.GrantScope("openid")
 	ar.GrantScope("offline_access")
+	o.e.ssoSession(sid)
 	sess := &Session{SID: sid}
 	sess.Subject = "alice"
 	resp, err := o.p.NewAuthorizeResponse(o.e.ctx, ar, sess)

@@ -278,6 +278,8 @@ var fositeTests = []subtest{
 		// SECURITY B19 / OIDC BCL §2.7: logout revokes the session's tokens, and
 		// with keepOffline only those without offline_access.
 		c := e.client("sid-client")
+		e.ssoSession("sid-A")
+		e.ssoSession("sid-B")
 		online := e.request(c, "sid-online", "sid-A", "openid")
 		offline := e.request(c, "sid-offline", "sid-A", "openid", "offline_access")
 		other := e.request(c, "sid-other", "sid-B", "openid")

@@ -143,6 +143,19 @@ func (e *env) client(id string) *storage.Client {
 	return c
 }
 
+// ssoSession stores a live SSO session with that ID, as a login does before any
+// token is issued in it: the store revokes by session only the tokens of a stored
+// session (RevokeTokensOfSession).
+func (e *env) ssoSession(id string) {
+	e.t.Helper()
+	s := &storage.SSOSession{ID: id, Subject: "alice", Provider: "ldap", ACR: "eidas2", AMR: []string{"pwd"},
+		AuthTime: e.clock.Now(), CreatedAt: e.clock.Now(), LastSeenAt: e.clock.Now(),
+		IdleExpiresAt: e.clock.Now().Add(time.Hour), AbsoluteExpiresAt: e.clock.Now().Add(12 * time.Hour)}
+	if err := e.s.CreateSSOSession(e.ctx, s); err != nil {
+		e.t.Fatalf("CreateSSOSession(%s): %v", id, err)
+	}
+}
+
 // request builds a requester as fosite's handlers store it: a session with expiries
 // for every token type, scopes, audience and a form that includes values the store
 // must not keep.
