@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -14,6 +15,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -146,17 +148,14 @@ func fill(ctx context.Context, sqlitePath, dsnFile string, rows int64, expiredFr
 		return nil, err
 	}
 	lastProgress := start
-	for i := range logins {
-		// Expired and live logins interleave evenly, as they would in a store
-		// that has run for a while.
-		isExpired := math.Floor(float64(i+1)*expiredFrac) > math.Floor(float64(i)*expiredFrac)
-		n, err := g.login(txCtx, st, isExpired, rep)
+	for i, p := range g.plan(logins, expiredFrac) {
+		n, err := g.login(txCtx, st, p, rep)
 		if err != nil {
 			_ = tx.Rollback(txCtx)
 			return nil, fmt.Errorf("after %d rows: %w", rep.Rows, err)
 		}
 		inTx += n
-		if inTx >= batch || i == logins-1 {
+		if inTx >= batch || int64(i) == logins-1 {
 			if err := tx.Commit(txCtx); err != nil {
 				return nil, fmt.Errorf("commit after %d rows: %w", rep.Rows, err)
 			}
@@ -164,7 +163,7 @@ func fill(ctx context.Context, sqlitePath, dsnFile string, rows int64, expiredFr
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			if i < logins-1 {
+			if int64(i) < logins-1 {
 				if txCtx, err = tx.BeginTX(ctx); err != nil {
 					return nil, err
 				}
@@ -244,16 +243,40 @@ var (
 	courts      = []string{"TJ75101", "TJ69123", "CA75056", "TJ13055", "TJ33063", "CA69123"}
 )
 
-// login adds the rows of one login and returns how many. An expired login's
-// session, tokens and codes ended at a time in the past week (codes more than a
-// day ago, past their replay retention); a live one is a few hours old, with
-// its codes redeemed and within retention.
-func (g *generator) login(ctx context.Context, st storage.Store, expired bool, rep *fillReport) (int, error) {
-	g.n++
-	age := time.Duration(g.rng.Int64N(int64(8 * time.Hour)))
-	if expired {
-		age = 26*time.Hour + time.Duration(g.rng.Int64N(int64(6*24*time.Hour)))
+// plannedLogin is a login to add: how long ago it happened and whether its rows
+// have all expired.
+type plannedLogin struct {
+	age     time.Duration
+	expired bool
+}
+
+// plan draws the logins' times, an expiredFrac share of them expired (evenly
+// spread over the draws), and returns them oldest first: the store gets its rows
+// in the order a broker writes them, so that rowid order follows time, as the
+// cleanup finds it on a store that has run for a while. (Until 2026-12-07 the
+// logins went in drawn order; each expired row the cleanup deleted then sat on a
+// random page of its table and of its client_id index.)
+func (g *generator) plan(logins int64, expiredFrac float64) []plannedLogin {
+	p := make([]plannedLogin, logins)
+	for i := range p {
+		expired := math.Floor(float64(i+1)*expiredFrac) > math.Floor(float64(i)*expiredFrac)
+		// An expired login ended in the past week, its codes more than a day ago
+		// (past their replay retention); a live one is a few hours old.
+		age := time.Duration(g.rng.Int64N(int64(8 * time.Hour)))
+		if expired {
+			age = 26*time.Hour + time.Duration(g.rng.Int64N(int64(6*24*time.Hour)))
+		}
+		p[i] = plannedLogin{age: age, expired: expired}
 	}
+	slices.SortStableFunc(p, func(a, b plannedLogin) int { return cmp.Compare(b.age, a.age) })
+	return p
+}
+
+// login adds the rows of one login and returns how many: its session, tokens
+// and codes, the codes redeemed (invalidated).
+func (g *generator) login(ctx context.Context, st storage.Store, p plannedLogin, rep *fillReport) (int, error) {
+	g.n++
+	age, expired := p.age, p.expired
 	authTime := g.now.Add(-age).Truncate(time.Second)
 	sid := g.token()[:32]
 	public := g.token()[:43]

@@ -116,18 +116,26 @@ func TestFill(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.Query(`SELECT signature, request_id, requested_at FROM oauth_access_tokens`)
+	// The rows went in oldest first, as a broker writes them (rowid order
+	// follows time), up to the minutes between a login's applications: a
+	// login's tokens are written together.
+	rows, err := db.Query(`SELECT signature, request_id, requested_at FROM oauth_access_tokens ORDER BY rowid`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
 	var checked int
+	var last int64
 	for rows.Next() {
 		var sig, id string
 		var at int64
 		if err := rows.Scan(&sig, &id, &at); err != nil {
 			t.Fatal(err)
 		}
+		if at < last-int64(appsPerLogin*time.Minute) {
+			t.Fatalf("access token %q requested at %d after one requested at %d: rows not in time order", sig, at, last)
+		}
+		last = max(last, at)
 		want := timekey.Prefix(time.Unix(0, at))
 		idPrefix, ok := timekey.PrefixOfUUIDv7(id)
 		if len(sig) != timekey.PrefixLen+64 || sig[:timekey.PrefixLen] != want || !ok || idPrefix != want {
