@@ -70,6 +70,7 @@ type FositeStore interface {
 	// RevokeTokensOfSession revokes (marks inactive) every access and refresh token
 	// issued in the SSO session sid, except those whose granted scopes include
 	// offline_access when keepOffline is true. Used by logout (OIDC BCL 2.7).
+	// It finds them only while the session is stored (SessionRetention).
 	RevokeTokensOfSession(ctx context.Context, sid string, keepOffline bool) (int64, error)
 }
 
@@ -258,5 +259,14 @@ type AuditStore interface {
 }
 
 // SessionIDer is implemented by fosite sessions that know the SSO session they were
-// issued in; the stores keep that id in an indexed column for RevokeTokensOfSession.
+// issued in; the stores record that a grant has tokens in that session, for
+// RevokeTokensOfSession.
 type SessionIDer interface{ SSOSessionID() string }
+
+// SessionRetention is how long a store keeps an SSO session after it ended or
+// expired before the cleanup (DeleteExpired) removes it. RevokeTokensOfSession
+// reaches a session's tokens only while the session is stored, and logout, the
+// upstream's back-channel logout and the administrator's revocation all end the
+// session first, so that no new token comes from it, then revoke its tokens: a
+// cleanup in between must not take the session away.
+const SessionRetention = time.Hour

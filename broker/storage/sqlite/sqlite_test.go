@@ -277,9 +277,16 @@ func TestSessionGrantsMigration(t *testing.T) {
 		t.Errorf("at-3 of another session: %v, want it kept", err)
 	}
 
-	// The cleanup deletes the ended session; its grants go with it.
+	// The cleanup keeps the ended session for storage.SessionRetention, then
+	// deletes it; its grants go with it.
 	must("end", s.EndSSOSession(ctx, "kept", now))
 	if _, err := s.DeleteExpired(ctx, now.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n := grants(); n != 2 {
+		t.Errorf("grant rows right after the session ended = %d, want 2", n)
+	}
+	if _, err := s.DeleteExpired(ctx, now.Add(storage.SessionRetention+time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if n := grants(); n != 0 {

@@ -52,7 +52,7 @@ var expiryBatchTests = []subtest{
 		for i := range nOther {
 			must("rt", e.s.CreateRefreshTokenSession(ctx, fmt.Sprintf("rt-old-%d", i), "", req(fmt.Sprintf("rold-%d", i), -time.Minute)))
 			must("rt", e.s.CreateRefreshTokenSession(ctx, fmt.Sprintf("rt-live-%d", i), "", req(fmt.Sprintf("rlive-%d", i), time.Minute)))
-			idle := T0.Add(-time.Minute)
+			idle := T0.Add(-storage.SessionRetention - time.Minute)
 			if i%2 == 1 {
 				idle = T0.Add(time.Minute)
 			}

@@ -331,6 +331,23 @@ var fositeTests = []subtest{
 			e.t.Errorf("unknown session: n=%d err=%v, want 0, nil", n, err)
 		}
 	}},
+	{"RevokeTokensOfEndedSession", func(e *env) {
+		// Logout ends the session, then revokes its tokens: a cleanup run in
+		// between must leave them reachable (storage.SessionRetention).
+		c := e.client("end-client")
+		e.ssoSession("sid-end")
+		r := e.request(c, "end-grant", "sid-end", "openid")
+		e.wantErr("create AT", e.s.CreateAccessTokenSession(e.ctx, "at-end", r), nil)
+		e.wantErr("end", e.s.EndSSOSession(e.ctx, "sid-end", e.clock.Now()), nil)
+		_, err := e.s.DeleteExpired(e.ctx, e.clock.Now().Add(time.Minute))
+		e.wantErr("cleanup", err, nil)
+		n, err := e.s.RevokeTokensOfSession(e.ctx, "sid-end", false)
+		if err != nil || n != 1 {
+			e.t.Errorf("RevokeTokensOfSession after a cleanup = %d, %v; want 1", n, err)
+		}
+		_, err = e.s.GetAccessTokenSession(e.ctx, "at-end", new(Session))
+		e.wantErr("AT after logout", err, fosite.ErrNotFound)
+	}},
 	{"ClientAssertionJTI", func(e *env) {
 		// RFC 7523 §3 item 7; fosite answers jti_known (client_authentication.go).
 		e.wantErr("valid unknown", e.s.ClientAssertionJWTValid(e.ctx, "jti-1"), nil)

@@ -348,15 +348,20 @@ var expiryTests = []subtest{
 		must("oidc young", e.s.CreateOpenIDConnectSession(e.ctx, "oidc-young", young))
 		must("flow old", e.s.CreateFlow(e.ctx, &storage.Flow{ID: "flow-old", State: "s", ExpiresAt: T0.Add(-time.Second)}))
 		must("flow young", e.s.CreateFlow(e.ctx, &storage.Flow{ID: "flow-young", State: "s", ExpiresAt: T0.Add(time.Second)}))
+		// Sessions stay storage.SessionRetention past their end or expiry.
+		past := -storage.SessionRetention - time.Minute
 		for _, s := range []*storage.SSOSession{
 			{ID: "sso-live", Subject: "a", IdleExpiresAt: T0.Add(time.Minute), AbsoluteExpiresAt: T0.Add(time.Hour)},
-			{ID: "sso-idle", Subject: "a", IdleExpiresAt: T0.Add(-time.Minute), AbsoluteExpiresAt: T0.Add(time.Hour)},
-			{ID: "sso-abs", Subject: "a", IdleExpiresAt: T0.Add(time.Minute), AbsoluteExpiresAt: T0.Add(-time.Minute)},
+			{ID: "sso-idle", Subject: "a", IdleExpiresAt: T0.Add(past), AbsoluteExpiresAt: T0.Add(time.Hour)},
+			{ID: "sso-abs", Subject: "a", IdleExpiresAt: T0.Add(time.Minute), AbsoluteExpiresAt: T0.Add(past)},
+			{ID: "sso-idle-recently", Subject: "a", IdleExpiresAt: T0.Add(-time.Minute), AbsoluteExpiresAt: T0.Add(time.Hour)},
+			{ID: "sso-ended", Subject: "a", IdleExpiresAt: T0.Add(time.Minute), AbsoluteExpiresAt: T0.Add(time.Hour)},
+			{ID: "sso-ended-recently", Subject: "a", IdleExpiresAt: T0.Add(time.Minute), AbsoluteExpiresAt: T0.Add(time.Hour)},
 		} {
 			must("sso "+s.ID, e.s.CreateSSOSession(e.ctx, s))
 		}
-		must("sso ended", e.s.CreateSSOSession(e.ctx, &storage.SSOSession{ID: "sso-ended", Subject: "a", IdleExpiresAt: T0.Add(time.Minute), AbsoluteExpiresAt: T0.Add(time.Hour)}))
-		must("end", e.s.EndSSOSession(e.ctx, "sso-ended", T0.Add(-time.Second)))
+		must("end", e.s.EndSSOSession(e.ctx, "sso-ended", T0.Add(past)))
+		must("end recently", e.s.EndSSOSession(e.ctx, "sso-ended-recently", T0.Add(-time.Second)))
 		must("marker old", e.s.UseOnce(e.ctx, "ns", "old", T0.Add(-time.Second)))
 		must("marker young", e.s.UseOnce(e.ctx, "ns", "young", T0.Add(time.Second)))
 		e.clock.Advance(-time.Hour) // the jti store cleans expired rows at insert: insert both "in the past"
@@ -415,8 +420,10 @@ var expiryTests = []subtest{
 			_, err2 = e.s.GetSSOSession(e.ctx, id)
 			gone(id, err2)
 		}
-		_, err2 = e.s.GetSSOSession(e.ctx, "sso-live")
-		kept("live SSO session", err2)
+		for _, id := range []string{"sso-live", "sso-idle-recently", "sso-ended-recently"} {
+			_, err2 = e.s.GetSSOSession(e.ctx, id)
+			kept(id, err2)
+		}
 		e.wantErr("expired marker reusable", e.s.UseOnce(e.ctx, "ns", "old", T0.Add(time.Hour)), nil)
 		e.wantErr("live marker", e.s.UseOnce(e.ctx, "ns", "young", T0.Add(time.Hour)), storage.ErrAlreadyUsed)
 		keys, _ := e.s.ListKeys(e.ctx)

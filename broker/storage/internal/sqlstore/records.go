@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -583,7 +582,8 @@ var deletePaused = func(time.Duration) {}
 // deleteBatchTarget, with a pause after each that others waited behind
 // (pauseAfter): a failure or a cancelled ctx keeps what earlier batches
 // removed (the count returned with the error). Codes are kept CodeRetention past
-// their expiry (replay detection); rotated refresh tokens stay until their own
+// their expiry (replay detection), SSO sessions storage.SessionRetention past
+// their end or expiry; rotated refresh tokens stay until their own
 // expiry, so reuse is detected for as long as the token could have been valid;
 // rows with no expiry (lifespan -1) are kept. Rows are chosen by key in a
 // subquery (DELETE ... LIMIT is not standard SQL nor in PostgreSQL).
@@ -604,6 +604,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 			append(args, 0)}
 	}
 	tok := "expires_at IS NOT NULL AND expires_at < ?"
+	sessionsBefore := now.Add(-storage.SessionRetention).UnixNano()
 	stmts := []stmt{
 		expired(tableCode, "signature", tok, now.Add(-CodeRetention).UnixNano()),
 		expired(tableAccess, "signature", tok, n),
@@ -615,8 +616,10 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 		// both sides) so that SQLite's planner searches the three indexes of
 		// migration 0005 and unites them: it takes a one-sided range for a
 		// quarter of the table, and three of those for a reason to scan it all.
+		// They stay storage.SessionRetention past their end or expiry, and
+		// with them the grants logout revokes through (ON DELETE CASCADE).
 		expired("sso_sessions", "id", "(ended_at > 0 AND ended_at <= ?) OR (absolute_expires_at > 0 AND absolute_expires_at < ?) OR (idle_expires_at > 0 AND idle_expires_at < ?)",
-			int64(math.MaxInt64), n, n),
+			sessionsBefore, sessionsBefore, sessionsBefore),
 		expired("used_markers", "namespace, marker", "expires_at <= ?", n),
 		expired("client_assertion_jti", "jti", "expires_at <= ?", n),
 		expired("signing_keys", "id", "state = ? AND retire_until IS NOT NULL AND retire_until < ?", storage.KeyRetired, n),
