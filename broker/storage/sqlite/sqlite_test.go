@@ -243,6 +243,9 @@ func TestSessionGrantsMigration(t *testing.T) {
 	}
 	// Back to the schema before 0007: no grant rows, an index per token table.
 	for _, q := range []string{
+		"DROP TRIGGER oauth_codes_session_grant",
+		"DROP TRIGGER oauth_access_tokens_session_grant",
+		"DROP TRIGGER oauth_refresh_tokens_session_grant",
 		"DROP TABLE sso_session_grants",
 		"DROP INDEX oauth_codes_request_id",
 		"CREATE INDEX oauth_codes_sso_session_id ON oauth_codes (sso_session_id)",

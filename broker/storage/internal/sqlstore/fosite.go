@@ -172,47 +172,25 @@ func (s *Store) createRequest(ctx context.Context, op, table, key string, r fosi
 		return nil
 	}
 	w := s.writer(ctx)
-	grant := row.ssoSessionID != nil && revokedBySession[table]
 	if d, ok := w.(Deferrer); ok {
 		// Keys are token signatures (random): a conflict is a bug, and fosite
 		// answers server_error for it whether it comes now or at the commit.
 		d.ExecLater(table, conflict, q, args...)
-		if grant {
-			d.ExecLater(tableSessionGrants, nil, insertSessionGrant, *row.ssoSessionID, row.requestID, *row.ssoSessionID)
-		}
 		return nil
 	}
 	n, err := w.Exec(ctx, q, args...)
 	if err != nil {
 		return s.wrap(op, err)
 	}
-	if err := conflict(n); err != nil {
-		return err
-	}
-	if grant {
-		if _, err := w.Exec(ctx, insertSessionGrant, *row.ssoSessionID, row.requestID, *row.ssoSessionID); err != nil {
-			return s.wrap(op, err)
-		}
-	}
-	return nil
+	return conflict(n)
 }
 
 // tableSessionGrants names, for each SSO session, the grants (request IDs) whose
-// tokens were issued in it: logout revokes those (RevokeTokensOfSession).
-// Migration 0007 says why it replaced an sso_session_id index per token table.
+// codes, access or refresh tokens were issued in it: logout revokes those
+// (RevokeTokensOfSession). A trigger on each of these tables writes the row with
+// the grant's first token; migration 0007 says why it replaced an
+// sso_session_id index per token table.
 const tableSessionGrants = "sso_session_grants"
-
-// revokedBySession lists the request tables whose rows RevokeTokensOfSession
-// revokes; a row of these written in a session records its grant. PKCE and
-// OpenID Connect sessions only serve the code's redemption.
-var revokedBySession = map[string]bool{tableCode: true, tableAccess: true, tableRefresh: true}
-
-// insertSessionGrant records that the grant (request ID) has tokens in the SSO
-// session, once per grant: a grant's later tokens (access and refresh tokens
-// after its code, each rotation) find the row there. Nothing is recorded for a
-// session no longer stored: nothing can revoke by it any more, and the row
-// would break the foreign key.
-const insertSessionGrant = "INSERT INTO " + tableSessionGrants + " (sso_session_id, request_id) SELECT ?, ? WHERE EXISTS (SELECT 1 FROM sso_sessions WHERE id = ?) ON CONFLICT DO NOTHING"
 
 // getRequest loads the request stored under key and rebuilds a *fosite.Request with
 // its client. It returns the request even when the row is inactive, with active
