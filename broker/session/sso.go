@@ -14,7 +14,6 @@ import (
 
 	"github.com/justiceconnect/justiceconnect/broker/flow"
 	"github.com/justiceconnect/justiceconnect/broker/storage"
-	"github.com/justiceconnect/justiceconnect/broker/timekey"
 )
 
 // Cookie names. The __Host- prefix pins them to our origin, path / and Secure
@@ -98,7 +97,7 @@ func (m *SSO) Start(ctx context.Context, w http.ResponseWriter, r *http.Request,
 	}
 	now := m.Now()
 	s := &storage.SSOSession{
-		ID: newSessionID(now), Subject: a.PublicSubject, Provider: a.Provider,
+		ID: flow.RandomToken(24), Subject: a.PublicSubject, Provider: a.Provider,
 		ACR: string(a.ACR), AMR: a.AMR, AuthTime: a.AuthTime, CreatedAt: now, LastSeenAt: now,
 		IdleExpiresAt: now.Add(m.IdleTimeout), AbsoluteExpiresAt: now.Add(m.AbsoluteTimeout),
 		Identity: identity,
@@ -114,19 +113,6 @@ func (m *SSO) Start(ctx context.Context, w http.ResponseWriter, r *http.Request,
 		return nil, fmt.Errorf("session: write sso cookie: %w", err)
 	}
 	return s, nil
-}
-
-// newSessionID names an SSO session begun at now: the time (package timekey),
-// then 24 random bytes, as unguessable as before. Its rows in sso_sessions,
-// sso_session_clients and sso_session_grants are keyed by this ID; with a
-// random ID each new session went to a random leaf of three indexes, and the
-// cleanup, which deletes sessions about in the order they began (an absolute
-// lifetime, or an idle timeout after a working day), found each session's rows
-// on pages of their own (docs/PERFORMANCE.md, "Session grants instead of three
-// random-key indexes"). Relying parties see the ID as the sid claim; the time
-// it carries is the ID token's auth_time.
-func newSessionID(now time.Time) string {
-	return timekey.Key(now, flow.RandomToken(24))
 }
 
 // Touch records activity on the session, pushing the idle deadline.
