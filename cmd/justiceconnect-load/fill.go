@@ -153,14 +153,15 @@ func fill(ctx context.Context, sqlitePath, dsnFile string, rows int64, expiredFr
 		return nil, err
 	}
 	lastProgress := start
-	for i, p := range g.plan(logins, expiredFrac) {
+	plan := g.plan(logins, expiredFrac)
+	for i, p := range plan {
 		n, err := g.login(txCtx, st, p, rep)
 		if err != nil {
 			_ = tx.Rollback(txCtx)
 			return nil, fmt.Errorf("after %d rows: %w", rep.Rows, err)
 		}
 		inTx += n
-		if inTx >= batch || int64(i) == logins-1 {
+		if inTx >= batch || i == len(plan)-1 {
 			if err := tx.Commit(txCtx); err != nil {
 				return nil, fmt.Errorf("commit after %d rows: %w", rep.Rows, err)
 			}
@@ -168,7 +169,7 @@ func fill(ctx context.Context, sqlitePath, dsnFile string, rows int64, expiredFr
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			if int64(i) < logins-1 {
+			if i < len(plan)-1 {
 				if txCtx, err = tx.BeginTX(ctx); err != nil {
 					return nil, err
 				}
@@ -281,8 +282,8 @@ func (g *generator) plan(logins int64, expiredFrac float64) []plannedLogin {
 // and codes, the codes redeemed (invalidated).
 func (g *generator) login(ctx context.Context, st storage.Store, p plannedLogin, rep *fillReport) (int, error) {
 	g.n++
-	age, expired := p.age, p.expired
-	authTime := g.now.Add(-age).Truncate(time.Second)
+	expired := p.expired
+	authTime := g.now.Add(-p.age).Truncate(time.Second)
 	sid := g.token()[:32]
 	public := g.token()[:43]
 	user := fmt.Sprintf("agent%07d", g.n)

@@ -488,8 +488,9 @@ func (s *Store) RevokeTokensOfSession(ctx context.Context, sid string, keepOffli
 	const op = "revoke tokens of session"
 	var total int64
 	err := s.inTx(ctx, op, func(ctx context.Context, q Querier) error {
-		cond := " WHERE request_id IN (SELECT request_id FROM " + tableSessionGrants + " WHERE sso_session_id = ?) AND sso_session_id = ?"
+		inSession := " WHERE request_id IN (SELECT request_id FROM " + tableSessionGrants + " WHERE sso_session_id = ?) AND sso_session_id = ?"
 		args := []any{sid, sid}
+		cond := inSession
 		if keepOffline {
 			cond += " AND NOT offline"
 		}
@@ -503,8 +504,7 @@ func (s *Store) RevokeTokensOfSession(ctx context.Context, sid string, keepOffli
 			return s.wrap(op, err)
 		}
 		total += n
-		codes := " WHERE request_id IN (SELECT request_id FROM " + tableSessionGrants + " WHERE sso_session_id = ?) AND sso_session_id = ? AND active"
-		if _, err := q.Exec(ctx, "UPDATE "+tableCode+" SET active = ?"+codes, false, sid, sid); err != nil {
+		if _, err := q.Exec(ctx, "UPDATE "+tableCode+" SET active = ?"+inSession+" AND active", append([]any{false}, args...)...); err != nil {
 			return s.wrap(op, err)
 		}
 		return nil
