@@ -1,6 +1,6 @@
 // bailiffs-idp.mjs runs the bailiffs' chamber identity provider for the testsuite: a
-// real, certified OpenID Provider (oidc-provider 9.x) with in-memory storage, signing
-// keys generated at each start, static clients, PKCE required, RP-initiated logout,
+// real, certified OpenID Provider (oidc-provider 9.x) with in-memory storage, the
+// signing keys it is given at each start, static clients, PKCE required, RP-initiated logout,
 // signed userinfo on request, and its own small login page that checks a users table
 // (oidc-provider's development login accepts any name: see PEERS.md).
 //
@@ -10,6 +10,7 @@
 //     "port": 4100,                          // listens on 127.0.0.1:port
 //     "issuer": "http://127.0.0.1:4100",
 //     "conformIdTokenClaims": true,          // false: scope claims in the ID token too
+//     "keys": [{ "kty": "RSA", "alg": "RS256", "kid": "...", "d": "...", ... }],  // private JWKs
 //     "clients": [{ "client_id": "...", "client_secret": "...", "redirect_uris": [...],
 //                   "post_logout_redirect_uris": [...], ...any client metadata }],
 //     "users": [{ "sub": "cj-75-0042", "username": "jdupont", "password": "...",
@@ -22,7 +23,7 @@
 // implicit: the configured clients are first-party. It prints one JSON line
 // {"issuer": ...} when it listens.
 import { createServer } from 'node:http';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
 
 const raw = process.env.BAILIFFS_IDP_CONFIG ?? process.argv[2];
@@ -31,17 +32,16 @@ if (!raw) {
   process.exit(2);
 }
 const config = JSON.parse(raw);
+// Each start-up step is logged on stderr with the time since the process began,
+// so that a start that never listens shows which step it stopped in.
+const step = (name) => console.error(`bailiffs-idp: ${name} at ${Math.round(performance.now())} ms`);
+step('modules loaded');
 const users = config.users ?? [];
-
-// signingKey makes a fresh private JWK; tests never keep keys.
-const signingKey = (type, options, alg) => ({
-  ...generateKeyPairSync(type, options).privateKey.export({ format: 'jwk' }),
-  kid: `${alg.toLowerCase()}-${randomBytes(6).toString('hex')}`, alg, use: 'sig',
-});
 
 const provider = new Provider(config.issuer, {
   clients: config.clients,
-  jwks: { keys: [signingKey('rsa', { modulusLength: 2048 }, 'RS256'), signingKey('ec', { namedCurve: 'P-256' }, 'ES256')] },
+  // Private signing JWKs, fresh at each start (made by the test harness).
+  jwks: { keys: config.keys },
   cookies: { keys: [randomBytes(32).toString('hex')] },
   // oidc-provider puts acr and auth_time in the ID token only when acr_values or
   // max_age ask for them; the chamber always states how the person authenticated.
@@ -149,6 +149,8 @@ async function interaction(req, res, uid, abort) {
   await provider.interactionFinished(req, res, { login }, { mergeWithLastSubmission: false });
 }
 
+step('provider configured');
+
 const handler = provider.callback();
 const server = createServer((req, res) => {
   const m = /^\/interaction\/([^/?]+)(\/abort)?(?:\?.*)?$/.exec(req.url);
@@ -159,5 +161,8 @@ const server = createServer((req, res) => {
     res.end('Requête invalide.');
   });
 });
-server.listen(config.port, '127.0.0.1', () => console.log(JSON.stringify({ issuer: config.issuer })));
+server.listen(config.port, '127.0.0.1', () => {
+  step('listening');
+  console.log(JSON.stringify({ issuer: config.issuer }));
+});
 for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => server.close(() => process.exit(0)));

@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -76,6 +79,7 @@ func TestBailiffsIdP(t *testing.T) {
 		})
 	}
 
+	before := signingKeyIDs(t, ctx, idp)
 	idp.Stop()
 	if err := idp.discoveryReady(ctx); err == nil {
 		t.Fatal("discovery answers after Stop")
@@ -84,4 +88,30 @@ func TestBailiffsIdP(t *testing.T) {
 	if err := idp.discoveryReady(ctx); err != nil {
 		t.Fatalf("discovery after restart: %v", err)
 	}
+	if after := signingKeyIDs(t, ctx, idp); after[0] == before[0] || after[1] == before[1] {
+		t.Errorf("signing keys %v kept across the restart (were %v)", after, before)
+	}
+}
+
+// signingKeyIDs returns the kid of the IdP's RS256 and ES256 keys, failing unless
+// its JWKS holds exactly those two, made by the harness (bailiffsSigningKeys).
+func signingKeyIDs(t *testing.T, ctx context.Context, idp *BailiffsIdP) [2]string {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, idp.Issuer+"/jwks", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("JWKS: %v", err)
+	}
+	defer resp.Body.Close()
+	var set struct {
+		Keys []struct{ Kid, Alg string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+		t.Fatalf("JWKS: %v", err)
+	}
+	if len(set.Keys) != 2 || set.Keys[0].Alg != "RS256" || set.Keys[1].Alg != "ES256" ||
+		!strings.HasPrefix(set.Keys[0].Kid, "rs256-") || !strings.HasPrefix(set.Keys[1].Kid, "es256-") {
+		t.Fatalf("JWKS %+v: want the harness's RS256 and ES256 keys", set.Keys)
+	}
+	return [2]string{set.Keys[0].Kid, set.Keys[1].Kid}
 }

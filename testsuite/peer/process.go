@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -138,21 +139,68 @@ const StartTimeout = 90 * time.Second
 // StartTimeout passes; it fails the test in the last two cases.
 func (p *Process) WaitReady(t testing.TB, ready func(ctx context.Context) error) {
 	t.Helper()
-	deadline := time.Now().Add(StartTimeout)
+	if err := p.waitReady(ready, StartTimeout); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitReady is WaitReady with its own timeout, returning the failure instead of
+// failing the test. When the process is alive but not ready, the error carries its
+// kernel-side state (procState), so that a hang can be told from a slow machine.
+func (p *Process) waitReady(ready func(ctx context.Context) error, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {
 		if p.Exited() {
-			t.Fatalf("peer: %s exited before it was ready: %v\n%s", p.Name, p.Cmd.ProcessState, tail(p.Output(), 4000))
+			return fmt.Errorf("peer: %s exited before it was ready: %v\n%s", p.Name, p.Cmd.ProcessState, tail(p.Output(), 4000))
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		last = ready(ctx)
 		cancel()
 		if last == nil {
-			return
+			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("peer: %s not ready after %v: %v\n%s", p.Name, StartTimeout, last, tail(p.Output(), 4000))
+	return fmt.Errorf("peer: %s not ready after %v: %v\nprocess: %s\n%s", p.Name, timeout, last, procState(p.Cmd.Process.Pid), tail(p.Output(), 4000))
+}
+
+// procState summarises /proc/PID (proc(5)): the scheduler state and CPU time of
+// the process, and for its threads how many are in each state and where the
+// sleeping ones wait (wchan). A process that used little CPU while its threads
+// sleep in one place is stuck there; one that used much was starved or looping.
+func procState(pid int) string {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "no /proc entry: " + err.Error()
+	}
+	// Fields after the parenthesised command name, which may contain spaces:
+	// state is field 3, utime and stime fields 14 and 15, in clock ticks (USER_HZ, 100 on Linux).
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(fields) < 13 {
+		return "unreadable /proc stat"
+	}
+	summary := fmt.Sprintf("state %s, user CPU %s ticks, system CPU %s ticks", fields[0], fields[11], fields[12])
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
+	states := map[string]int{}
+	for _, task := range tasks {
+		key := "?"
+		if st, err := os.ReadFile(filepath.Join(task, "stat")); err == nil {
+			if f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+1:])); len(f) > 0 {
+				key = f[0]
+			}
+		}
+		if w, err := os.ReadFile(filepath.Join(task, "wchan")); err == nil && len(w) > 0 && string(w) != "0" {
+			key += " in " + string(w)
+		}
+		states[key]++
+	}
+	keys := make([]string, 0, len(states))
+	for k, n := range states {
+		keys = append(keys, fmt.Sprintf("%s ×%d", k, n))
+	}
+	sort.Strings(keys)
+	return fmt.Sprintf("%s; %d threads: %s", summary, len(tasks), strings.Join(keys, ", "))
 }
 
 // DialReady is a ready check that succeeds when addr accepts TCP connections.
