@@ -14,6 +14,7 @@ import (
 
 	"github.com/justiceconnect/justiceconnect/broker/flow"
 	"github.com/justiceconnect/justiceconnect/broker/storage"
+	"github.com/justiceconnect/justiceconnect/broker/timekey"
 )
 
 // Cookie names. The __Host- prefix pins them to our origin, path / and Secure
@@ -97,7 +98,7 @@ func (m *SSO) Start(ctx context.Context, w http.ResponseWriter, r *http.Request,
 	}
 	now := m.Now()
 	s := &storage.SSOSession{
-		ID: flow.RandomToken(24), Subject: a.PublicSubject, Provider: a.Provider,
+		ID: newSessionID(now), Subject: a.PublicSubject, Provider: a.Provider,
 		ACR: string(a.ACR), AMR: a.AMR, AuthTime: a.AuthTime, CreatedAt: now, LastSeenAt: now,
 		IdleExpiresAt: now.Add(m.IdleTimeout), AbsoluteExpiresAt: now.Add(m.AbsoluteTimeout),
 		Identity: identity,
@@ -113,6 +114,21 @@ func (m *SSO) Start(ctx context.Context, w http.ResponseWriter, r *http.Request,
 		return nil, fmt.Errorf("session: write sso cookie: %w", err)
 	}
 	return s, nil
+}
+
+// newSessionID names an SSO session begun at now: the time (package timekey),
+// then 24 random bytes, as unguessable as before. Its rows in sso_sessions,
+// sso_session_clients and sso_session_grants are keyed by this ID. With a
+// random ID each new session went to a random leaf of those three B-trees, and
+// the cleanup, which deletes sessions about in the order they began (an
+// absolute lifetime, or an idle timeout after a working day), dirtied a page of
+// each per session: on a 1M-row store, time-ordered IDs delete expired sessions
+// 2.4 times as fast in sqlite3 and 2.6 times under load (docs/PERFORMANCE.md,
+// "Time-ordered SSO session IDs, measured again"). Relying parties see the ID
+// as the sid claim, an opaque string (OIDC Front-Channel Logout §3); the time
+// it carries is about the ID token's auth_time.
+func newSessionID(now time.Time) string {
+	return timekey.Key(now, flow.RandomToken(24))
 }
 
 // Touch records activity on the session, pushing the idle deadline.

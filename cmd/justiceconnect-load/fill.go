@@ -284,7 +284,7 @@ func (g *generator) login(ctx context.Context, st storage.Store, p plannedLogin,
 	g.n++
 	expired := p.expired
 	authTime := g.now.Add(-p.age).Truncate(time.Second)
-	sid := g.token()[:32]
+	sid := g.key(authTime, 24) // as session.newSessionID: the time, then 24 random bytes
 	public := g.token()[:43]
 	user := fmt.Sprintf("agent%07d", g.n)
 	profession := professions[g.rng.IntN(len(professions))]
@@ -320,7 +320,7 @@ func (g *generator) login(ctx context.Context, st storage.Store, p plannedLogin,
 		s.IDClaims = &jwt.IDTokenClaims{Subject: s.Subject, Issuer: "https://justiceconnect.justice.gouv.fr", Audience: []string{c.ID},
 			AuthTime: authTime, RequestedAt: issued, Nonce: g.token()[:22], AuthenticationContextClassReference: "eidas1",
 			AuthenticationMethodsReferences: []string{"pwd"}, Extra: map[string]any{"sid": sid}}
-		s.Headers = &jwt.Headers{Extra: map[string]any{"kid": "k-" + sid[:8]}}
+		s.Headers = &jwt.Headers{Extra: map[string]any{"kid": "k-" + sid[len(sid)-8:]}}
 		s.Claims = map[string]any{"given_name": "Camille", "family_name": "Martin", "profession": profession, "courts": []string{court}}
 		// Access tokens live 15 minutes, refresh tokens 12 hours. A live login's
 		// access tokens expire one to two hours from now instead, so that a
