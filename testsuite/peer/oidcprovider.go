@@ -144,7 +144,7 @@ func StartBailiffsIdP(t testing.TB, opts BailiffsIdPOptions) *BailiffsIdP {
 		script:  filepath.Join(dir, "bailiffs-idp.mjs"),
 		extraCA: opts.ExtraCAFile,
 	}
-	idp.config = idp.marshalConfig(t, opts)
+	idp.config = idp.baseConfig(opts)
 	idp.Start(t)
 	return idp
 }
@@ -159,8 +159,9 @@ func bailiffsNodeDir(t testing.TB) string {
 	return filepath.Join(filepath.Dir(file), "..", "node")
 }
 
-func (idp *BailiffsIdP) marshalConfig(t testing.TB, opts BailiffsIdPOptions) map[string]any {
-	t.Helper()
+// baseConfig is the node script's configuration without the signing keys,
+// which command adds at each start.
+func (idp *BailiffsIdP) baseConfig(opts BailiffsIdPOptions) map[string]any {
 	clients := make([]map[string]any, 0, len(opts.Clients))
 	for _, c := range opts.Clients {
 		m := map[string]any{
@@ -235,8 +236,9 @@ const bailiffsIdPName = "bailiffs-idp (oidc-provider)"
 
 // bailiffsSigningKeys makes the IdP's private signing JWKs, RS256 (oidc-provider's
 // default ID token algorithm) and ES256. They are made here rather than by node:
-// in both CI runs where the IdP never listened, its output stopped before
-// oidc-provider's constructor, that is inside node's generateKeyPairSync.
+// in the CI run at ca05397 where the IdP never listened, its output stopped
+// before the warning oidc-provider's constructor prints, that is inside node's
+// generateKeyPairSync (the run at 394a0bf kept no output).
 func bailiffsSigningKeys(t testing.TB) []jose.JSONWebKey {
 	t.Helper()
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
