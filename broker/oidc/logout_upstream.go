@@ -97,7 +97,16 @@ func (s *Server) upstreamBackchannel(w http.ResponseWriter, r *http.Request, rec
 		if sub != "" && a.UpstreamSubject != sub {
 			continue
 		}
-		if err := s.EndSession(ctx, ss, true); err != nil {
+		// The list has no clients; the session's own read has them, for the
+		// notices to our applications.
+		full, err := s.cfg.Store.GetSSOSession(ctx, ss.ID)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue // deleted since the list was read: nothing left to end
+		}
+		if err == nil {
+			err = s.EndSession(ctx, full, true)
+		}
+		if err != nil {
 			s.logger().ErrorContext(ctx, "upstream back-channel logout: end session", "session", ss.ID, "err", err)
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return

@@ -55,6 +55,11 @@ type LogoutStore interface {
 	// revocation). It returns the number of access and refresh tokens revoked.
 	RevokeTokensOfSubject(ctx context.Context, publicSubject string) (int64, error)
 	// ListSSOSessionsByProvider returns the live (not ended) SSO sessions opened
-	// through provider, for upstream back-channel logout.
+	// through provider, for upstream back-channel logout, without their clients
+	// (Clients is nil): the caller matches the logout token against every one
+	// and reads the few it ends with GetSSOSession. Loading the clients cost a
+	// query per session, two thirds of the listing's time
+	// (BenchmarkListSSOSessionsByProvider: 25-29 ms for 1,000 live sessions
+	// with them, 8-11 ms without).
 	ListSSOSessionsByProvider(ctx context.Context, provider string) ([]*SSOSession, error)
 }

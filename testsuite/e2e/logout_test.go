@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -102,13 +104,43 @@ func TestLogoutAtUpstreams(t *testing.T) {
 // OIDC Back-Channel Logout §2.7 (SECURITY.md E11, valid case): the bailiff logs out
 // at the chamber's IdP itself; oidc-provider posts a logout token to the broker,
 // which ends the broker session, so the next prompt=none at the broker answers
-// login_required instead of logging the person back in.
+// login_required instead of logging the person back in, and sends its own logout
+// token to each application of that session that registered a back-channel URI.
 func TestUpstreamBackchannelLogout(t *testing.T) {
-	u := startUpstreams(t)
+	notices := make(chan url.Values, 4)
+	app := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err == nil && r.Method == http.MethodPost && r.URL.Path == "/bcl" {
+			select {
+			case notices <- r.PostForm:
+			default:
+			}
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(app.Close)
+	const bclApp = "application-bcl"
+	u := startUpstreams(t, func(s *upstreamSetup) {
+		s.logoutHTTPClient = app.Client()
+		s.clients = func(string) string {
+			return fmt.Sprintf(`  - client_id: %s
+    name: "Application avec déconnexion back-channel"
+    kind: first_party
+    secret: {file: %q}
+    redirect_uris: [%q]
+    scopes: [openid, profile, email, uid, idp_id, profession, jurisdictions, justice_roles]
+    backchannel_logout_uri: %q
+`, bclApp, writeSecret(t, harness.PartnerSecret), harness.RedirectURI, app.URL+"/bcl")
+		}
+	})
 	b := u.Browser()
 	u.loginCJ(t, b, harness.MinistryID, "jdupont")
 	if p := u.newFlow(b, harness.MinistryID).start(t, url.Values{"prompt": {"none"}}); p.Location == nil || p.Location.Query().Get("code") == "" {
 		t.Fatalf("the broker session does not work before the upstream logout: %v", p.Location)
+	}
+	// The application joins the session: the broker records it among the
+	// session's clients, which it notifies when the session ends.
+	if p := u.newFlow(b, bclApp).start(t, url.Values{"prompt": {"none"}}); p.Location == nil || p.Location.Query().Get("code") == "" {
+		t.Fatalf("SSO at %s: %v", bclApp, p.Location)
 	}
 
 	// Log out at the IdP: its end_session page asks for confirmation.
@@ -133,5 +165,15 @@ func TestUpstreamBackchannelLogout(t *testing.T) {
 			t.Fatalf("after logging out at the IdP, the broker still logs the person in: %v", p.Location)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	select {
+	case form := <-notices:
+		claims := idTokenClaims(t, form.Get("logout_token")) // a JWT like the ID token
+		events, _ := claims["events"].(map[string]any)
+		if _, ok := events["http://schemas.openid.net/event/backchannel-logout"]; !ok || claims["aud"] == nil || claims["sid"] == nil {
+			t.Errorf("the application's logout token lacks the back-channel event, aud or sid: %v", claims)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the application of the session got no back-channel logout notice after the upstream logout")
 	}
 }

@@ -68,6 +68,9 @@ type upstreamSetup struct {
 	config, providers, clients func(issuer string) string
 	// x509 builds a card provider over the directory (the ldap provider).
 	x509 func(p config.ProviderConfig, dir providers.AttributeSource) providers.Provider
+	// logoutHTTPClient is the broker's client for back-channel logout notices to
+	// its applications (nil: the default, which trusts no test server).
+	logoutHTTPClient *http.Client
 }
 
 type upstreamOption func(*upstreamSetup)
@@ -271,7 +274,8 @@ providers:
 		ups = append(ups, up)
 		u.impls[p.ID] = up.Impl
 	}
-	b, err := broker.New(context.Background(), cfg, broker.Deps{Upstreams: ups, Logger: logger, Now: time.Now, Store: store})
+	b, err := broker.New(context.Background(), cfg, broker.Deps{Upstreams: ups, Logger: logger, Now: time.Now, Store: store,
+		LogoutHTTPClient: setup.logoutHTTPClient})
 	if err != nil {
 		t.Fatalf("broker: %v", err)
 	}
@@ -488,8 +492,8 @@ func (f *flow) redeem(t testing.TB, code string) map[string]any {
 	return claims
 }
 
-// idTokenClaims reads the ID token's payload (its signature is the conformance
-// suite's business).
+// idTokenClaims reads the payload of an ID token, or of another JWT such as a
+// logout token (its signature is the conformance suite's business).
 func idTokenClaims(t testing.TB, jwt string) map[string]any {
 	t.Helper()
 	parts := strings.Split(jwt, ".")

@@ -296,3 +296,38 @@ func TestSessionGrantsMigration(t *testing.T) {
 		t.Errorf("grant rows after the session was deleted = %d, want 0", n)
 	}
 }
+
+// BenchmarkListSSOSessionsByProvider is what an upstream back-channel logout
+// reads before it matches the logout token (oidc/logout_upstream.go): every live
+// session of the provider (each with three clients in the store). Its cost per
+// call grows with the number of live sessions; the sub-benchmarks compare 1,000
+// and 10,000.
+func BenchmarkListSSOSessionsByProvider(b *testing.B) {
+	for _, live := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("live=%d", live), func(b *testing.B) {
+			ctx := context.Background()
+			s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), quiet())
+			if err != nil {
+				b.Fatalf("sqlite.Open: %v", err)
+			}
+			defer s.Close()
+			now := time.Now()
+			identity := []byte(`{"provider":"bailiffs","upstream_subject":"cj-75-0042","upstream":{"sid":"upstream-session"}}`)
+			for i := range live {
+				ss := &storage.SSOSession{ID: fmt.Sprintf("s%06d", i), Subject: fmt.Sprintf("person-%06d", i), Provider: "bailiffs",
+					ACR: "eidas1", AMR: []string{"pwd"}, AuthTime: now, CreatedAt: now, LastSeenAt: now,
+					IdleExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(12 * time.Hour), Identity: identity,
+					Clients: []string{"app-1", "app-2", "app-3"}}
+				if err := s.CreateSSOSession(ctx, ss); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for b.Loop() { // b.Loop times only the loop, not the setup above
+				list, err := s.ListSSOSessionsByProvider(ctx, "bailiffs")
+				if err != nil || len(list) != live {
+					b.Fatalf("ListSSOSessionsByProvider: %d sessions, %v; want %d", len(list), err, live)
+				}
+			}
+		})
+	}
+}

@@ -219,7 +219,7 @@ func likeEscape(s string) string {
 }
 
 // ListSSOSessionsByProvider implements storage.LogoutStore: sessions not ended,
-// oldest first, with their clients.
+// oldest first, without their clients (one query for the whole list).
 func (s *Store) ListSSOSessionsByProvider(ctx context.Context, provider string) ([]*storage.SSOSession, error) {
 	const op = "list sso sessions by provider"
 	rows, err := s.reader(ctx).Query(ctx, "SELECT "+ssoColumns+" FROM sso_sessions WHERE provider = ? AND ended_at IS NULL ORDER BY created_at, id", provider)
@@ -238,11 +238,6 @@ func (s *Store) ListSSOSessionsByProvider(ctx context.Context, provider string) 
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, s.wrap(op, err)
-	}
-	for _, ss := range out {
-		if err := s.loadSSOClients(ctx, ss); err != nil {
-			return nil, s.wrap(op, err)
-		}
 	}
 	return out, nil
 }
