@@ -123,7 +123,7 @@ func (m *SSO) Start(ctx context.Context, w http.ResponseWriter, r *http.Request,
 // the cleanup, which deletes sessions about in the order they began (an
 // absolute lifetime, or an idle timeout after a working day), dirtied a page of
 // each per session: on a 1M-row store, time-ordered IDs delete expired sessions
-// 2.4 times as fast in sqlite3 and 2.6 times under load (docs/PERFORMANCE.md,
+// 2.0-2.4 times as fast in sqlite3 and 2.2-3.1 times under load (docs/PERFORMANCE.md,
 // "Time-ordered SSO session IDs, measured again"). Relying parties see the ID
 // as the sid claim, an opaque string (OIDC Front-Channel Logout §3); the time
 // it carries is about the ID token's auth_time.
