@@ -170,13 +170,11 @@ func (p *Process) waitReady(ready func(ctx context.Context) error, timeout time.
 // sleeping ones wait (wchan). A process that used little CPU while its threads
 // sleep in one place is stuck there; one that used much was starved or looping.
 func procState(pid int) string {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	fields, err := statFields(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return "no /proc entry: " + err.Error()
 	}
-	// Fields after the parenthesised command name, which may contain spaces:
 	// state is field 3, utime and stime fields 14 and 15, in clock ticks (USER_HZ, 100 on Linux).
-	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
 	if len(fields) < 13 {
 		return "unreadable /proc stat"
 	}
@@ -185,10 +183,8 @@ func procState(pid int) string {
 	states := map[string]int{}
 	for _, task := range tasks {
 		key := "?"
-		if st, err := os.ReadFile(filepath.Join(task, "stat")); err == nil {
-			if f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+1:])); len(f) > 0 {
-				key = f[0]
-			}
+		if f, err := statFields(filepath.Join(task, "stat")); err == nil && len(f) > 0 {
+			key = f[0]
 		}
 		if w, err := os.ReadFile(filepath.Join(task, "wchan")); err == nil && len(w) > 0 && string(w) != "0" {
 			key += " in " + string(w)
@@ -201,6 +197,16 @@ func procState(pid int) string {
 	}
 	sort.Strings(keys)
 	return fmt.Sprintf("%s; %d threads: %s", summary, len(tasks), strings.Join(keys, ", "))
+}
+
+// statFields reads a /proc stat file and returns its fields from the third on
+// (state first): those after the parenthesised command name, which may hold spaces.
+func statFields(path string) ([]string, error) {
+	stat, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])), nil
 }
 
 // DialReady is a ready check that succeeds when addr accepts TCP connections.
