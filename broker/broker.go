@@ -178,8 +178,13 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Broker, error) {
 		return nil, fmt.Errorf("broker: pages: %w", err)
 	}
 	auditLog := &audit.Log{Store: store, Logger: logger, Now: now}
+	logoutReceivers := upstreamLogoutReceivers(deps.Upstreams)
 	sso := &session.SSO{Store: store, Cookies: session.NewCookieStore(time.Duration(cfg.Sessions.AbsoluteTimeout), cookieKeys...),
-		IdleTimeout: time.Duration(cfg.Sessions.IdleTimeout), AbsoluteTimeout: time.Duration(cfg.Sessions.AbsoluteTimeout), Now: now}
+		IdleTimeout: time.Duration(cfg.Sessions.IdleTimeout), AbsoluteTimeout: time.Duration(cfg.Sessions.AbsoluteTimeout), Now: now,
+		UpstreamLogout: map[string]session.UpstreamSessionNamer{}}
+	for id, rc := range logoutReceivers {
+		sso.UpstreamLogout[id] = rc
+	}
 	flows := &flow.Store{Store: store, Lifetime: time.Duration(cfg.Sessions.FlowLifetime), Now: now}
 
 	var entries []*login.Provider
@@ -230,7 +235,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Broker, error) {
 
 	mux := http.NewServeMux()
 	srv.Register(mux)
-	srv.RegisterUpstreamLogout(mux, upstreamLogoutReceivers(deps.Upstreams))
+	srv.RegisterUpstreamLogout(mux, logoutReceivers)
 	loginHandler.Register(mux)
 	mux.Handle("GET /static/", pages.StaticHandler())
 	if err := pages.RegisterKit(mux, cfg.Issuer); err != nil { // /partner-kit/, /a-propos

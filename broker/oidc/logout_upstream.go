@@ -77,7 +77,7 @@ func (s *Server) upstreamBackchannel(w http.ResponseWriter, r *http.Request, rec
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
-	list, err := s.cfg.Store.ListSSOSessionsByProvider(ctx, provider)
+	list, err := s.cfg.Store.ListSSOSessionsByUpstream(ctx, provider, sub, sid)
 	if err != nil {
 		s.logger().ErrorContext(ctx, "upstream back-channel logout: list sessions", "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -90,7 +90,9 @@ func (s *Server) upstreamBackchannel(w http.ResponseWriter, r *http.Request, rec
 			continue
 		}
 		// §2.7: with a sid, the sessions of that upstream session; with sub only,
-		// every session of that upstream user.
+		// every session of that upstream user. The store found the keyed sessions
+		// by index; this check is what decides for the sessions stored without
+		// keys, which it returns too.
 		if sid != "" && rc.UpstreamSessionID(a.Upstream) != sid {
 			continue
 		}

@@ -34,6 +34,16 @@ type SSO struct {
 	IdleTimeout     time.Duration
 	AbsoluteTimeout time.Duration
 	Now             func() time.Time
+	// UpstreamLogout are the providers whose back-channel logout tokens the
+	// broker receives, by provider ID: their sessions are stored with the
+	// upstream subject and session ID, which a logout token names.
+	UpstreamLogout map[string]UpstreamSessionNamer
+}
+
+// UpstreamSessionNamer reads the upstream's session ID (the OIDC sid) from the
+// provider-private data kept at login, or "".
+type UpstreamSessionNamer interface {
+	UpstreamSessionID(upstream []byte) string
 }
 
 // NewCookieStore builds the gorilla cookie store with the broker's cookie policy:
@@ -102,6 +112,9 @@ func (m *SSO) Start(ctx context.Context, w http.ResponseWriter, r *http.Request,
 		ACR: string(a.ACR), AMR: a.AMR, AuthTime: a.AuthTime, CreatedAt: now, LastSeenAt: now,
 		IdleExpiresAt: now.Add(m.IdleTimeout), AbsoluteExpiresAt: now.Add(m.AbsoluteTimeout),
 		Identity: identity,
+	}
+	if n := m.UpstreamLogout[a.Provider]; n != nil {
+		s.UpstreamSubject, s.UpstreamSessionID = a.UpstreamSubject, n.UpstreamSessionID(a.Upstream)
 	}
 	if err := m.Store.CreateSSOSession(ctx, s); err != nil {
 		return nil, fmt.Errorf("session: create sso: %w", err)

@@ -54,12 +54,13 @@ type LogoutStore interface {
 	// SSO session, ended ones and offline_access included (administrator
 	// revocation). It returns the number of access and refresh tokens revoked.
 	RevokeTokensOfSubject(ctx context.Context, publicSubject string) (int64, error)
-	// ListSSOSessionsByProvider returns the live (not ended) SSO sessions opened
-	// through provider, for upstream back-channel logout, without their clients
-	// (Clients is nil): the caller matches the logout token against every one
-	// and reads the few it ends with GetSSOSession. Loading the clients cost a
-	// query per session, two thirds of the listing's time
-	// (BenchmarkListSSOSessionsByProvider: 25-29 ms for 1,000 live sessions
-	// with them, 8-11 ms without).
-	ListSSOSessionsByProvider(ctx context.Context, provider string) ([]*SSOSession, error)
+	// ListSSOSessionsByUpstream returns, for upstream back-channel logout, the
+	// live (not ended) SSO sessions opened through provider whose upstream
+	// subject is subject (unless "") and whose upstream session ID is sid
+	// (unless ""), found by index; at least one of the two is set. It also
+	// returns the provider's live sessions stored without upstream keys
+	// (written by a release before migration 0008): the caller matches those
+	// itself, from their Identity. Clients is nil; the caller reads the few
+	// sessions it ends with GetSSOSession.
+	ListSSOSessionsByUpstream(ctx context.Context, provider, subject, sid string) ([]*SSOSession, error)
 }

@@ -130,6 +130,12 @@ type SSOSession struct {
 	Clients []string
 	// EndedAt is set when the session was ended (logout, admin revocation).
 	EndedAt *time.Time
+	// UpstreamSubject and UpstreamSessionID are the person's subject and the
+	// session ID (sid) at the upstream provider, kept only for providers whose
+	// back-channel logout the broker receives, so that a logout token finds its
+	// sessions by index (LogoutStore.ListSSOSessionsByUpstream); "" otherwise.
+	UpstreamSubject   string
+	UpstreamSessionID string
 }
 
 // SSOSessionStore keeps SSO sessions.

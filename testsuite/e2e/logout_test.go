@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -133,9 +134,19 @@ func TestUpstreamBackchannelLogout(t *testing.T) {
 		}
 	})
 	b := u.Browser()
-	u.loginCJ(t, b, harness.MinistryID, "jdupont")
+	_, login := u.loginCJ(t, b, harness.MinistryID, "jdupont")
 	if p := u.newFlow(b, harness.MinistryID).start(t, url.Values{"prompt": {"none"}}); p.Location == nil || p.Location.Query().Get("code") == "" {
 		t.Fatalf("the broker session does not work before the upstream logout: %v", p.Location)
+	}
+	// The session keeps the IdP's subject and session ID, by which the logout
+	// token finds it (an index, not a read of every session of the provider).
+	sid, _ := idTokenClaims(t, login.Tokens.IDToken)["sid"].(string)
+	ss, err := u.Broker.Store.GetSSOSession(context.Background(), sid)
+	if err != nil {
+		t.Fatalf("broker session %q (the ID token's sid): %v", sid, err)
+	}
+	if ss.UpstreamSubject != "cj-75-0042" || ss.UpstreamSessionID == "" {
+		t.Fatalf("broker session %q: upstream subject %q, session %q; want cj-75-0042 and the IdP's sid", sid, ss.UpstreamSubject, ss.UpstreamSessionID)
 	}
 	// The application joins the session: the broker records it among the
 	// session's clients, which it notifies when the session ends.

@@ -547,6 +547,11 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		{"sso_sessions", "SELECT 1 FROM sso_sessions WHERE id = ?", "sqlite_autoindex_sso_sessions_1 (id=?)"},
 		{"oauth_pkce", "DELETE FROM oauth_pkce WHERE signature = ?", "sqlite_autoindex_oauth_pkce_1"},
 		{"oauth_oidc", "DELETE FROM oauth_oidc WHERE signature = ?", "sqlite_autoindex_oauth_oidc_1"},
+		// Upstream back-channel logout (migration 0008): the keyed sessions by
+		// index, and the provider's sessions without keys by the same index.
+		{"sso_sessions", sqlstore.UpstreamSessionsQuery(true, false), "sso_sessions_upstream_subject (provider=? AND upstream_subject=?)"},
+		{"sso_sessions", sqlstore.UpstreamSessionsQuery(false, true), "sso_sessions_upstream_sid (provider=? AND upstream_sid=?)"},
+		{"sso_sessions", sqlstore.UpstreamSessionsQuery(true, true), "sso_sessions_upstream_sid (provider=? AND upstream_sid=?)"},
 	} {
 		args := make([]any, strings.Count(c.query, "?"))
 		for i := range args {

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -297,37 +298,121 @@ func TestSessionGrantsMigration(t *testing.T) {
 	}
 }
 
-// BenchmarkListSSOSessionsByProvider is what an upstream back-channel logout
-// reads before it matches the logout token (oidc/logout_upstream.go): every live
-// session of the provider (each with three clients in the store). Its cost per
-// call grows with the number of live sessions; the sub-benchmarks compare 1,000
-// and 10,000.
-func BenchmarkListSSOSessionsByProvider(b *testing.B) {
-	for _, live := range []int{1000, 10000} {
-		b.Run(fmt.Sprintf("live=%d", live), func(b *testing.B) {
-			ctx := context.Background()
-			s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), quiet())
-			if err != nil {
-				b.Fatalf("sqlite.Open: %v", err)
+// TestUpstreamKeysMigration: after migration 0008 a session stored before it,
+// or written by a node of the previous release (no upstream key columns in its
+// INSERT), is still listed for an upstream logout, for the caller to match;
+// sessions with keys are found by them.
+func TestUpstreamKeysMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "jc.db")
+	now := time.Now()
+	s, err := sqlite.Open(ctx, path, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Back to the schema before 0008, and a session as the previous release
+	// writes it.
+	for _, q := range []string{
+		"DROP INDEX sso_sessions_upstream_subject",
+		"DROP INDEX sso_sessions_upstream_sid",
+		"ALTER TABLE sso_sessions DROP COLUMN upstream_subject",
+		"ALTER TABLE sso_sessions DROP COLUMN upstream_sid",
+		"CREATE INDEX sso_sessions_provider ON sso_sessions (provider)",
+		"DELETE FROM schema_migrations WHERE version = 8",
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	const oldInsert = "INSERT INTO sso_sessions (id, subject, provider, acr, amr, auth_time, created_at, last_seen_at, idle_expires_at, absolute_expires_at, identity, ended_at)" +
+		" VALUES (?, 'alice', 'bailiffs', 'eidas1', '[]', ?, ?, ?, ?, ?, '{}', NULL)"
+	if _, err := db.Exec(oldInsert, "before", now.UnixNano(), now.UnixNano(), now.UnixNano(), now.Add(time.Hour).UnixNano(), now.Add(time.Hour).UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = sqlite.Open(ctx, path, quiet())
+	if err != nil {
+		t.Fatalf("reopen (migration 0008): %v", err)
+	}
+	defer s.Close()
+	later := now.Add(time.Second)
+	if _, err := db.Exec(oldInsert, "previous-release", later.UnixNano(), later.UnixNano(), later.UnixNano(), now.Add(time.Hour).UnixNano(), now.Add(time.Hour).UnixNano()); err != nil {
+		t.Fatalf("INSERT of the previous release after 0008: %v", err)
+	}
+	if err := s.CreateSSOSession(ctx, &storage.SSOSession{ID: "keyed", Subject: "bob", Provider: "bailiffs", CreatedAt: now.Add(2 * time.Second),
+		IdleExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(time.Hour), UpstreamSubject: "cj-1", UpstreamSessionID: "up-1"}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.ListSSOSessionsByUpstream(ctx, "bailiffs", "cj-1", "up-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, ss := range list {
+		ids = append(ids, ss.ID)
+	}
+	if want := []string{"before", "previous-release", "keyed"}; !slices.Equal(ids, want) {
+		t.Errorf("ListSSOSessionsByUpstream after 0008 = %v, want %v", ids, want)
+	}
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'sso_sessions_provider'").Scan(&n); err != nil || n != 0 {
+		t.Errorf("sso_sessions_provider still there (%d, %v); 0008 replaces it", n, err)
+	}
+}
+
+// BenchmarkListSSOSessionsByUpstream is what an upstream back-channel logout
+// reads before it matches the logout token (oidc/logout_upstream.go), with
+// 1,000 and 10,000 live sessions of the provider (each with three clients in
+// the store) and the token naming one person's upstream session. keys=indexed:
+// the sessions carry their upstream keys (migration 0008), the person's one is
+// found by index. keys=none: sessions written before 0008, every one returned
+// for the caller to match, which is what every logout read before.
+func BenchmarkListSSOSessionsByUpstream(b *testing.B) {
+	for _, keyed := range []bool{true, false} {
+		for _, live := range []int{1000, 10000} {
+			name := fmt.Sprintf("keys=none/live=%d", live)
+			if keyed {
+				name = fmt.Sprintf("keys=indexed/live=%d", live)
 			}
-			defer s.Close()
-			now := time.Now()
-			identity := []byte(`{"provider":"bailiffs","upstream_subject":"cj-75-0042","upstream":{"sid":"upstream-session"}}`)
-			for i := range live {
-				ss := &storage.SSOSession{ID: fmt.Sprintf("s%06d", i), Subject: fmt.Sprintf("person-%06d", i), Provider: "bailiffs",
-					ACR: "eidas1", AMR: []string{"pwd"}, AuthTime: now, CreatedAt: now, LastSeenAt: now,
-					IdleExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(12 * time.Hour), Identity: identity,
-					Clients: []string{"app-1", "app-2", "app-3"}}
-				if err := s.CreateSSOSession(ctx, ss); err != nil {
-					b.Fatal(err)
+			b.Run(name, func(b *testing.B) {
+				ctx := context.Background()
+				s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), quiet())
+				if err != nil {
+					b.Fatalf("sqlite.Open: %v", err)
 				}
-			}
-			for b.Loop() { // b.Loop times only the loop, not the setup above
-				list, err := s.ListSSOSessionsByProvider(ctx, "bailiffs")
-				if err != nil || len(list) != live {
-					b.Fatalf("ListSSOSessionsByProvider: %d sessions, %v; want %d", len(list), err, live)
+				defer s.Close()
+				now := time.Now()
+				for i := range live {
+					sub, sid := fmt.Sprintf("cj-%06d", i), fmt.Sprintf("upstream-session-%06d", i)
+					ss := &storage.SSOSession{ID: fmt.Sprintf("s%06d", i), Subject: fmt.Sprintf("person-%06d", i), Provider: "bailiffs",
+						ACR: "eidas1", AMR: []string{"pwd"}, AuthTime: now, CreatedAt: now, LastSeenAt: now,
+						IdleExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(12 * time.Hour),
+						Identity: []byte(`{"provider":"bailiffs","upstream_subject":"` + sub + `","upstream":{"sid":"` + sid + `"}}`),
+						Clients:  []string{"app-1", "app-2", "app-3"}}
+					if keyed {
+						ss.UpstreamSubject, ss.UpstreamSessionID = sub, sid
+					}
+					if err := s.CreateSSOSession(ctx, ss); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+				want := live
+				if keyed {
+					want = 1
+				}
+				for b.Loop() { // b.Loop times only the loop, not the setup above
+					list, err := s.ListSSOSessionsByUpstream(ctx, "bailiffs", "cj-000042", "upstream-session-000042")
+					if err != nil || len(list) != want {
+						b.Fatalf("ListSSOSessionsByUpstream: %d sessions, %v; want %d", len(list), err, want)
+					}
+				}
+			})
+		}
 	}
 }

@@ -172,19 +172,53 @@ var logoutTests = []subtest{
 			e.t.Errorf("revoke al%%: n=%d err=%v, want 2", n, err)
 		}
 	}},
-	{"ListSSOSessionsByProvider", func(e *env) {
-		for i, p := range []string{"bailiffs", "bar", "bailiffs"} {
-			s := &storage.SSOSession{ID: "p" + string(rune('0'+i)), Subject: "alice", Provider: p, AMR: []string{"pwd"},
+	{"ListSSOSessionsByUpstream", func(e *env) {
+		// Sessions of two providers; "legacy" has no upstream keys, as a
+		// session written before migration 0008.
+		for i, k := range []struct{ id, provider, sub, sid string }{
+			{"k1", "bailiffs", "u1", "s1"}, {"k2", "bailiffs", "u1", "s2"}, {"k3", "bailiffs", "u2", "s3"},
+			{"nosid", "bailiffs", "u2", ""}, {"legacy", "bailiffs", "", ""}, {"ended", "bailiffs", "u1", "s1"},
+			{"other", "bar", "u1", "s1"}, {"other-legacy", "bar", "", ""},
+		} {
+			s := &storage.SSOSession{ID: k.id, Subject: "alice", Provider: k.provider, AMR: []string{"pwd"},
 				AuthTime: T0, CreatedAt: T0.Add(time.Duration(i) * time.Second), LastSeenAt: T0,
-				IdleExpiresAt: T0.Add(time.Hour), AbsoluteExpiresAt: T0.Add(time.Hour), Identity: []byte(`{}`), Clients: []string{"c"}}
+				IdleExpiresAt: T0.Add(time.Hour), AbsoluteExpiresAt: T0.Add(time.Hour), Identity: []byte(`{}`), Clients: []string{"c"},
+				UpstreamSubject: k.sub, UpstreamSessionID: k.sid}
 			e.wantErr("create", e.s.CreateSSOSession(e.ctx, s), nil)
 		}
-		e.wantErr("end", e.s.EndSSOSession(e.ctx, "p2", T0), nil)
-		list, err := e.s.ListSSOSessionsByProvider(e.ctx, "bailiffs")
-		e.wantErr("list", err, nil)
-		// Without clients: loading them was a query per live session.
-		if len(list) != 1 || list[0].ID != "p0" || list[0].Subject != "alice" || list[0].Clients != nil {
-			e.t.Fatalf("ListSSOSessionsByProvider = %+v; want p0 alone, without clients", list)
+		e.wantErr("end", e.s.EndSSOSession(e.ctx, "ended", T0), nil)
+		got, err := e.s.GetSSOSession(e.ctx, "k2")
+		e.wantErr("get", err, nil)
+		if got.UpstreamSubject != "u1" || got.UpstreamSessionID != "s2" {
+			e.t.Errorf("GetSSOSession(k2) upstream keys = %q, %q; want u1, s2", got.UpstreamSubject, got.UpstreamSessionID)
+		}
+		for _, c := range []struct {
+			sub, sid string
+			want     []string
+		}{
+			{"u1", "", []string{"k1", "k2", "legacy"}},
+			{"", "s1", []string{"k1", "legacy"}},
+			{"u1", "s2", []string{"k2", "legacy"}},
+			{"u2", "", []string{"k3", "nosid", "legacy"}},
+			{"u2", "s1", []string{"legacy"}},
+			{"nobody", "", []string{"legacy"}},
+		} {
+			list, err := e.s.ListSSOSessionsByUpstream(e.ctx, "bailiffs", c.sub, c.sid)
+			e.wantErr("list", err, nil)
+			var ids []string
+			for _, ss := range list {
+				ids = append(ids, ss.ID)
+				// Without clients: loading them was a query per listed session.
+				if ss.Clients != nil || ss.Subject != "alice" {
+					e.t.Errorf("ListSSOSessionsByUpstream(%q, %q): %s has subject %q, clients %v; want alice, nil", c.sub, c.sid, ss.ID, ss.Subject, ss.Clients)
+				}
+			}
+			if !slices.Equal(ids, c.want) {
+				e.t.Errorf("ListSSOSessionsByUpstream(bailiffs, %q, %q) = %v; want %v (oldest first)", c.sub, c.sid, ids, c.want)
+			}
+		}
+		if _, err := e.s.ListSSOSessionsByUpstream(e.ctx, "bailiffs", "", ""); err == nil {
+			e.t.Error("ListSSOSessionsByUpstream without subject or sid: no error")
 		}
 	}},
 }

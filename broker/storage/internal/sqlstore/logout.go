@@ -214,15 +214,47 @@ func (s *Store) RevokeTokensOfSubject(ctx context.Context, publicSubject string)
 	return total, nil
 }
 
+// UpstreamSessionsQuery is ListSSOSessionsByUpstream's statement, with a
+// subject, a sid or both; its arguments are the provider, the keys given, and
+// the provider again. Exported for the query-plan tests.
+func UpstreamSessionsQuery(subject, sid bool) string {
+	keyed := "provider = ?"
+	if subject {
+		keyed += " AND upstream_subject = ?"
+	}
+	if sid {
+		keyed += " AND upstream_sid = ?"
+	}
+	return "SELECT " + ssoColumns + " FROM sso_sessions WHERE " + keyed + " AND ended_at IS NULL" +
+		" UNION ALL SELECT " + ssoColumns + " FROM sso_sessions WHERE provider = ? AND upstream_subject IS NULL AND ended_at IS NULL" +
+		" ORDER BY created_at, id"
+}
+
 func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-// ListSSOSessionsByProvider implements storage.LogoutStore: sessions not ended,
-// oldest first, without their clients (one query for the whole list).
-func (s *Store) ListSSOSessionsByProvider(ctx context.Context, provider string) ([]*storage.SSOSession, error) {
-	const op = "list sso sessions by provider"
-	rows, err := s.reader(ctx).Query(ctx, "SELECT "+ssoColumns+" FROM sso_sessions WHERE provider = ? AND ended_at IS NULL ORDER BY created_at, id", provider)
+// ListSSOSessionsByUpstream implements storage.LogoutStore: sessions not ended,
+// oldest first, without their clients. The first branch is a lookup in
+// sso_sessions_upstream_subject (provider, upstream_subject) or, for a logout
+// token with a sid alone, in sso_sessions_upstream_sid; the second reads the
+// provider's sessions stored without upstream keys, a range of
+// sso_sessions_upstream_subject too (provider, NULL), empty once every session
+// written before migration 0008 has expired.
+func (s *Store) ListSSOSessionsByUpstream(ctx context.Context, provider, subject, sid string) ([]*storage.SSOSession, error) {
+	const op = "list sso sessions by upstream"
+	if subject == "" && sid == "" {
+		return nil, fmt.Errorf("storage: %s: neither an upstream subject nor a session ID", op)
+	}
+	args := []any{provider}
+	if subject != "" {
+		args = append(args, subject)
+	}
+	if sid != "" {
+		args = append(args, sid)
+	}
+	args = append(args, provider)
+	rows, err := s.reader(ctx).Query(ctx, UpstreamSessionsQuery(subject != "", sid != ""), args...)
 	if err != nil {
 		return nil, s.wrap(op, err)
 	}

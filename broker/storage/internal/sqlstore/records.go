@@ -36,6 +36,15 @@ func nanosPtr(t *time.Time) *int64 {
 	return nanos(*t)
 }
 
+// nullIfEmpty stores "" as NULL: the columns that are set only for some rows
+// (SSO sessions' upstream keys) leave the others out of their partial indexes.
+func nullIfEmpty(v string) *string {
+	if v == "" {
+		return nil
+	}
+	return &v
+}
+
 func timePtr(p *int64) *time.Time {
 	if p == nil {
 		return nil
@@ -124,10 +133,10 @@ func (s *Store) DeleteFlow(ctx context.Context, id string) error {
 func (s *Store) CreateSSOSession(ctx context.Context, ss *storage.SSOSession) error {
 	const op = "create sso session"
 	return s.inTx(ctx, op, func(ctx context.Context, q Querier) error {
-		n, err := q.Exec(ctx, "INSERT INTO sso_sessions (id, subject, provider, acr, amr, auth_time, created_at, last_seen_at, idle_expires_at, absolute_expires_at, identity, ended_at)"+
-			" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+		n, err := q.Exec(ctx, "INSERT INTO sso_sessions (id, subject, provider, acr, amr, auth_time, created_at, last_seen_at, idle_expires_at, absolute_expires_at, identity, ended_at, upstream_subject, upstream_sid)"+
+			" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
 			ss.ID, ss.Subject, ss.Provider, ss.ACR, jsonString(nonNilStrings(ss.AMR)), nanos(ss.AuthTime), nanos(ss.CreatedAt), nanos(ss.LastSeenAt),
-			nanos(ss.IdleExpiresAt), nanos(ss.AbsoluteExpiresAt), ss.Identity, nanosPtr(ss.EndedAt))
+			nanos(ss.IdleExpiresAt), nanos(ss.AbsoluteExpiresAt), ss.Identity, nanosPtr(ss.EndedAt), nullIfEmpty(ss.UpstreamSubject), nullIfEmpty(ss.UpstreamSessionID))
 		if err != nil {
 			return s.wrap(op, err)
 		}
@@ -150,14 +159,21 @@ func nonNilStrings(a []string) []string {
 	return a
 }
 
-const ssoColumns = "id, subject, provider, acr, amr, auth_time, created_at, last_seen_at, idle_expires_at, absolute_expires_at, identity, ended_at"
+const ssoColumns = "id, subject, provider, acr, amr, auth_time, created_at, last_seen_at, idle_expires_at, absolute_expires_at, identity, ended_at, upstream_subject, upstream_sid"
 
 func scanSSO(r Row) (*storage.SSOSession, error) {
 	ss := new(storage.SSOSession)
 	var amr string
 	var auth, created, seen, idle, abs, ended *int64
-	if err := r.Scan(&ss.ID, &ss.Subject, &ss.Provider, &ss.ACR, &amr, &auth, &created, &seen, &idle, &abs, &ss.Identity, &ended); err != nil {
+	var upSubject, upSID *string
+	if err := r.Scan(&ss.ID, &ss.Subject, &ss.Provider, &ss.ACR, &amr, &auth, &created, &seen, &idle, &abs, &ss.Identity, &ended, &upSubject, &upSID); err != nil {
 		return nil, err
+	}
+	if upSubject != nil {
+		ss.UpstreamSubject = *upSubject
+	}
+	if upSID != nil {
+		ss.UpstreamSessionID = *upSID
 	}
 	if err := json.Unmarshal([]byte(amr), &ss.AMR); err != nil {
 		return nil, fmt.Errorf("decode amr: %w", err)
