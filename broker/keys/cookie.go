@@ -48,8 +48,11 @@ func (m *Manager) CookieKeys(ctx context.Context) ([][]byte, error) {
 // two nodes create one at the same moment both pairs stay valid: every node lists
 // both, and the oldest current pair encodes (build's order).
 func (m *Manager) ensureCookieKey(ctx context.Context) error {
-	m.writeMu.Lock()
-	defer m.writeMu.Unlock()
+	unlock, err := m.lockWrites(ctx)
+	if err != nil {
+		return fmt.Errorf("keys: cookie keys: %w", err)
+	}
+	defer unlock()
 	ks, err := m.store.ListKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("keys: cookie keys: list keys: %w", err)
@@ -89,8 +92,11 @@ func (m *Manager) RotateCookieKeys(ctx context.Context) error {
 	if m.err != nil {
 		return m.err
 	}
-	m.writeMu.Lock()
-	defer m.writeMu.Unlock()
+	unlock, err := m.lockWrites(ctx)
+	if err != nil {
+		return fmt.Errorf("keys: rotate cookie keys: %w", err)
+	}
+	defer unlock()
 	if _, err := m.reload(ctx); err != nil { // a wrong KEK must not lead to a new pair
 		return fmt.Errorf("keys: rotate cookie keys: %w", err)
 	}

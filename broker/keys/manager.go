@@ -70,9 +70,10 @@ type Manager struct {
 	miss   *missReload
 
 	// writeMu serialises this node's own writes (Ensure, Rotate, Prune, cookie key
-	// changes) so they do not race each other; lookups never take it. Races with
-	// other nodes are resolved by the deterministic choice described in the package
-	// documentation.
+	// changes) so they do not race each other; lookups never take it. Writes also
+	// take the store's advisory lock when the store is shared (lockWrites); races
+	// with a node that does not are resolved by the deterministic choice described
+	// in the package documentation.
 	writeMu sync.Mutex
 }
 
@@ -146,14 +147,19 @@ func (m *Manager) configured(alg string) bool { return slices.Contains(m.opts.Al
 // Ensure makes sure every configured algorithm has a current key and a next key, so
 // the broker can sign from its first request and the next key is published before
 // it ever signs. It first opens the keys already stored: with a wrong KEK it fails
-// with ErrKEKMismatch and creates nothing. It is idempotent, and two nodes starting
-// together converge: after writing, it re-reads the store and retires duplicates.
+// with ErrKEKMismatch and creates nothing. It is idempotent. Nodes starting together
+// on a shared database take its key lock in turn, so one creates the keys and the
+// others find them; against a node that writes without the lock (a previous release)
+// it converges by re-reading the store after writing and retiring duplicates.
 func (m *Manager) Ensure(ctx context.Context) error {
 	if m.err != nil {
 		return m.err
 	}
-	m.writeMu.Lock()
-	defer m.writeMu.Unlock()
+	unlock, err := m.lockWrites(ctx)
+	if err != nil {
+		return fmt.Errorf("keys: ensure: %w", err)
+	}
+	defer unlock()
 	if _, err := m.reload(ctx); err != nil {
 		return fmt.Errorf("keys: ensure: %w", err)
 	}
@@ -272,8 +278,11 @@ func (m *Manager) Rotate(ctx context.Context, alg string) error {
 		}
 		algs = []string{alg}
 	}
-	m.writeMu.Lock()
-	defer m.writeMu.Unlock()
+	unlock, err := m.lockWrites(ctx)
+	if err != nil {
+		return fmt.Errorf("keys: rotate: %w", err)
+	}
+	defer unlock()
 	// Refuse to rotate keys this KEK cannot open: the promoted key would not sign.
 	if _, err := m.reload(ctx); err != nil {
 		return fmt.Errorf("keys: rotate: %w", err)
@@ -344,8 +353,11 @@ func (m *Manager) prune(ctx context.Context) (int, error) {
 	if m.err != nil {
 		return 0, m.err
 	}
-	m.writeMu.Lock()
-	defer m.writeMu.Unlock()
+	unlock, err := m.lockWrites(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("keys: prune: %w", err)
+	}
+	defer unlock()
 	ks, err := m.store.ListKeys(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("keys: prune: list keys: %w", err)

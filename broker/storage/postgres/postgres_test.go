@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/justiceconnect/justiceconnect/broker/keys"
 	"github.com/justiceconnect/justiceconnect/broker/storage"
 	"github.com/justiceconnect/justiceconnect/broker/storage/postgres"
 	"github.com/justiceconnect/justiceconnect/broker/storage/storagetest"
@@ -69,6 +71,51 @@ func TestPostgres(t *testing.T) {
 		var n int
 		if err := c.QueryRow(context.Background(), "SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != storagetest.CountMigrations(t, "migrations") {
 			t.Errorf("schema_migrations rows = %d, %v; want %d", n, err, storagetest.CountMigrations(t, "migrations"))
+		}
+	})
+	t.Run("ConcurrentKeyEnsure", func(t *testing.T) {
+		// Three nodes starting together on an empty database: they take the key lock
+		// in turn, so one creates the signing keys and the others find them (a
+		// three-node start once failed with "keys keep changing").
+		dsn := pg.NewDatabase(t)
+		kek := keys.GenerateKEK()
+		const nodes = 3
+		stores := make([]storage.Store, nodes)
+		for i := range stores {
+			s, err := postgres.Open(context.Background(), dsn, quiet())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			stores[i] = s
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, nodes)
+		for i, s := range stores {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				m := keys.NewManager(s, kek, keys.Options{Algorithms: []string{"ES256", "RS256"}, Logger: slog.New(slog.DiscardHandler)})
+				errs[i] = m.Ensure(context.Background())
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("node %d: %v", i, err)
+			}
+		}
+		ks, err := stores[0].ListKeys(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		states := map[string]int{}
+		for _, k := range ks {
+			states[k.Alg+" "+k.State]++
+		}
+		want := map[string]int{"ES256 current": 1, "ES256 next": 1, "RS256 current": 1, "RS256 next": 1}
+		if !maps.Equal(states, want) {
+			t.Errorf("stored signing keys by state = %v, want %v (no duplicates to retire)", states, want)
 		}
 	})
 	t.Run("BadDSNHidesPassword", func(t *testing.T) {
