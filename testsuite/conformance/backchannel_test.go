@@ -260,9 +260,13 @@ func TestBackchannelRetrySurvivesRestart(t *testing.T) {
 	if status, _, _ := endSession(t, env, b, q("id_token_hint", tok.IDToken, "post_logout_redirect_uri", harness.PostLogoutURI)); status != http.StatusSeeOther {
 		t.Fatalf("logout: %d", status)
 	}
-	if len(rp.received()) != 1 {
-		t.Fatalf("first attempt not made")
+	// The attempt made during the logout fails: the RP answers 500, or, on a loaded
+	// machine, the logout's 2 s budget runs out first. Either way the notice stays
+	// queued, which is what the restart must not lose.
+	if n, _ := env.Broker.Store.CountLogouts(context.Background()); n != 1 {
+		t.Fatalf("queue depth after the failed attempt = %d, want 1", n)
 	}
+	before := len(rp.received())
 	env.Server.Close()
 	env.Broker.Close()
 
@@ -273,7 +277,7 @@ func TestBackchannelRetrySurvivesRestart(t *testing.T) {
 	}
 	again.Advance(logout.DefaultBackoff[0] + time.Second)
 	waitDrained(t, again)
-	if len(rp.received()) < 2 {
+	if len(rp.received()) <= before {
 		t.Fatal("notice not delivered after the restart")
 	}
 }
