@@ -416,3 +416,51 @@ func BenchmarkListSSOSessionsByUpstream(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCreateSSOSession is the session row written at each login, on a
+// store that already holds 50,000 live sessions of the same provider:
+// keys=none as the directory's and the card's sessions (no upstream keys),
+// keys=upstream as an upstream OpenID provider's since migration 0008 (two
+// more index entries, at random places: upstream subjects and sids are not
+// ordered).
+func BenchmarkCreateSSOSession(b *testing.B) {
+	const stored = 50000
+	for _, keyed := range []bool{false, true} {
+		name := "keys=none"
+		if keyed {
+			name = "keys=upstream"
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), quiet())
+			if err != nil {
+				b.Fatalf("sqlite.Open: %v", err)
+			}
+			defer s.Close()
+			now := time.Now()
+			session := func(i int) *storage.SSOSession {
+				ss := &storage.SSOSession{ID: fmt.Sprintf("s%08d", i), Subject: fmt.Sprintf("person-%08x", uint32(i)*2654435761), Provider: "bailiffs",
+					ACR: "eidas1", AMR: []string{"pwd"}, AuthTime: now, CreatedAt: now, LastSeenAt: now,
+					IdleExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(12 * time.Hour),
+					Identity: []byte(`{"provider":"bailiffs","upstream_subject":"cj","upstream":{"sid":"x"}}`)}
+				if keyed {
+					ss.UpstreamSubject = fmt.Sprintf("cj-%08x", uint32(i)*2246822519)
+					ss.UpstreamSessionID = fmt.Sprintf("%08x-%08x", uint32(i)*3266489917, uint32(i)*668265263)
+				}
+				return ss
+			}
+			for i := range stored {
+				if err := s.CreateSSOSession(ctx, session(i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			i := stored
+			for b.Loop() {
+				if err := s.CreateSSOSession(ctx, session(i)); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}
