@@ -52,6 +52,9 @@ type cluster struct {
 type clusterOpts struct {
 	// drainDelay is every node's listen.drain_delay.
 	drainDelay time.Duration
+	// clientCredentials lets the application use client_credentials too (the
+	// load tool's cc scenario).
+	clientCredentials bool
 }
 
 // node is one justiceconnect serve process.
@@ -96,6 +99,10 @@ func startClusterWith(t *testing.T, n, users int, opts clusterOpts) *cluster {
 		fmt.Fprintf(&ub, "          - username: %q\n            password_hash: %q\n            attributes: %s\n", u.Username, hash, attrs)
 		c.users = append(c.users, u)
 	}
+	grants := "authorization_code, refresh_token"
+	if opts.clientCredentials {
+		grants += ", client_credentials"
+	}
 	ports := make([]int, n)
 	for i := range ports {
 		ports[i] = peer.FreePort(t)
@@ -128,9 +135,9 @@ clients:
     kind: first_party
     secret: {file: %q}
     redirect_uris: [%q]
-    grant_types: [authorization_code, refresh_token]
+    grant_types: [%s]
     scopes: [openid, profile, offline_access]
-`, c.issuer, nd.addr, certFile, keyFile, opts.drainDelay, dsnFile, kekFile, ub.String(), clientID, secretFile, redirect))
+`, c.issuer, nd.addr, certFile, keyFile, opts.drainDelay, dsnFile, kekFile, ub.String(), clientID, secretFile, redirect, grants))
 		c.nodes = append(c.nodes, nd)
 	}
 	// All nodes start together on the empty database, as after a deployment:

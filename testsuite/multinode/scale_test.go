@@ -32,32 +32,10 @@ func TestScale(t *testing.T) {
 	if os.Getenv("JC_SCALE") == "" {
 		t.Skip("TestScale is a measurement: it runs only with JC_SCALE=1")
 	}
-	dur := 15 * time.Second
-	if v := os.Getenv("JC_SCALE_DURATION"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			t.Fatalf("JC_SCALE_DURATION: %v", err)
-		}
-		dur = d
-	}
-	rounds := 2
-	if v := os.Getenv("JC_SCALE_ROUNDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("JC_SCALE_ROUNDS %q", v)
-		}
-		rounds = n
-	}
-	out := os.Getenv("JC_SCALE_OUT")
-	if out != "" {
-		if err := os.MkdirAll(out, 0o755); err != nil {
-			t.Fatalf("JC_SCALE_OUT: %v", err)
-		}
-	}
-	loadBin := filepath.Join(t.TempDir(), "justiceconnect-load")
-	if b, err := exec.Command("go", "build", "-o", loadBin, "github.com/justiceconnect/justiceconnect/cmd/justiceconnect-load").CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/justiceconnect-load: %v\n%s", err, b)
-	}
+	dur := envDuration(t, "JC_SCALE_DURATION", 15*time.Second)
+	rounds := envInt(t, "JC_SCALE_ROUNDS", 2)
+	out := envDir(t, "JC_SCALE_OUT")
+	loadBin := buildLoadTool(t)
 
 	c := startCluster(t, 3, 64)
 	caFile := c.ca.WriteCert(t, c.dir, "ca")
@@ -85,27 +63,8 @@ func TestScale(t *testing.T) {
 				}
 				before := c.cpuSnapshot()
 				load := loadAvg()
-				cmd := exec.Command(loadBin, args...)
-				var stdout, stderr bytes.Buffer
-				cmd.Stdout, cmd.Stderr = &stdout, &stderr
-				err := cmd.Run()
+				rep := runLoad(t, loadBin, args, out, fmt.Sprintf("scale-%s-%dnode-%d.json", sc, n, r))
 				after := c.cpuSnapshot()
-				var ee *exec.ExitError
-				if err != nil && !errors.As(err, &ee) {
-					t.Fatal(err)
-				}
-				var rep scaleReport
-				if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-					t.Fatalf("%s on %d node(s): no report (%v)\n%s", sc, n, err, stderr.String())
-				}
-				if out != "" {
-					if err := os.WriteFile(filepath.Join(out, fmt.Sprintf("scale-%s-%dnode-%d.json", sc, n, r)), stdout.Bytes(), 0o644); err != nil {
-						t.Errorf("JC_SCALE_OUT: %v", err)
-					}
-				}
-				if rep.Errors > 0 {
-					t.Errorf("%s on %d node(s): %d errors %v\n%s", sc, n, rep.Errors, rep.ErrorsByKind, stderr.String())
-				}
 				cpu := after.minus(before, rep.DurationS)
 				k := key{sc, n}
 				if sums[k] == nil {
@@ -132,6 +91,83 @@ func TestScale(t *testing.T) {
 			one.cpu.nodeSum()/float64(one.n), one.cpu.PG/float64(one.n), one.cpu.Machine/float64(one.n),
 			three.cpu.nodeSum()/float64(three.n), three.cpu.PG/float64(three.n), three.cpu.Machine/float64(three.n))
 	}
+}
+
+// envDuration, envInt and envDir read a measurement's settings from the
+// environment; a malformed value fails the test.
+func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		t.Fatalf("%s=%q: want a positive duration such as 15s", name, v)
+	}
+	return d
+}
+
+func envInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive integer", name, v)
+	}
+	return n
+}
+
+func envDir(t *testing.T, name string) string {
+	t.Helper()
+	dir := os.Getenv(name)
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	return dir
+}
+
+// buildLoadTool builds cmd/justiceconnect-load into the test's directory.
+func buildLoadTool(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "justiceconnect-load")
+	if b, err := exec.Command("go", "build", "-o", bin, "github.com/justiceconnect/justiceconnect/cmd/justiceconnect-load").CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/justiceconnect-load: %v\n%s", err, b)
+	}
+	return bin
+}
+
+// runLoad runs the load tool with --json and returns its report; the report is
+// also written to out/name when out is set. A run without a report fails the
+// test, and so does any failed operation.
+func runLoad(t *testing.T, bin string, args []string, out, name string) scaleReport {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	var rep scaleReport
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("%s: no report (%v)\n%s", name, err, stderr.String())
+	}
+	if out != "" {
+		if err := os.WriteFile(filepath.Join(out, name), stdout.Bytes(), 0o644); err != nil {
+			t.Errorf("%s: %v", out, err)
+		}
+	}
+	if rep.Errors > 0 {
+		t.Errorf("%s: %d errors %v\n%s", name, rep.Errors, rep.ErrorsByKind, stderr.String())
+	}
+	return rep
 }
 
 // scaleReport is the part of the load tool's JSON report read here.
