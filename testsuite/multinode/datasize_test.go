@@ -32,7 +32,9 @@ import (
 // filled/empty of each rate and both databases' sizes (JC_PGSIZE_SCENARIOS=sso,cc
 // runs only those). Last, with the filled
 // node stopped, it times the broker's cleanup of JC_PGSIZE_EXPIRED_ROWS expired
-// rows (200,000) added to the big store. A measurement, run only when asked
+// rows (200,000) added to the big store, then as many again deleted by the
+// node's own first cleanup under SSO load (JC_PGSIZE_CLEAN_DURATION, 150s). A
+// measurement, run only when asked
 // (JC_PGSIZE_OUT keeps the load tool's JSON reports):
 //
 //	JC_PGSIZE=1 go test -count=1 -run TestPostgresDataSize -v -timeout 60m ./testsuite/multinode/
@@ -149,6 +151,67 @@ func TestPostgresDataSize(t *testing.T) {
 		t.Fatalf("fill --delete-expired report %s (%v): want every expired row deleted", raw, err)
 	}
 	t.Logf("cleanup, idle, on the filled store: %d expired rows deleted in %.1f s (%.0f rows/s)", del.Deleted, del.DeleteSeconds, del.DeletedPerS)
+
+	// The cleanup under load: as many expired rows again, then the node starts and
+	// SSO flows run for JC_PGSIZE_CLEAN_DURATION while its first cleanup (a minute
+	// after the start) deletes them. The node logs how many rows the run deleted
+	// and how long it took.
+	cleanDur := envDuration(t, "JC_PGSIZE_CLEAN_DURATION", 150*time.Second)
+	fill = exec.Command(loadBin, "fill", "--postgres-dsn-file", dsnFile, "--rows", strconv.Itoa(expiredRows), "--expired", "1",
+		"--client", clientID, "--seed", "3")
+	fill.Stderr = os.Stderr
+	if raw, err = fill.Output(); err != nil {
+		t.Fatalf("justiceconnect-load fill: %v", err)
+	}
+	nd := filled.nodes[0]
+	filled.restart(nd)
+	started := time.Now()
+	rep := runLoad(t, loadBin, append(append([]string{}, base[filled]...), "--scenario", "sso", "--duration", cleanDur.String()), out, "pgsize-cleanup-load.json")
+	t.Logf("SSO flows for %v after the node's start, across its first cleanup: %s", cleanDur, rep.rates())
+	deleted, took := waitCleanupLogged(t, nd, 3*time.Minute)
+	t.Logf("cleanup under that load: %d expired rows deleted in %.1f s (%.0f rows/s), ended %.0f s after the node's start",
+		deleted, took.Seconds(), float64(deleted)/took.Seconds(), cleanupEnded(nd, started).Seconds())
+}
+
+// waitCleanupLogged waits for the node's log line of a cleanup run that deleted
+// rows and returns its count and duration.
+func waitCleanupLogged(t *testing.T, nd *node, timeout time.Duration) (int64, time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if line, ok := cleanupLine(nd); ok {
+			return int64(line.Rows), time.Duration(line.Took)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no \"cleanup: expired rows deleted\" line from the node after %v:\n%s", timeout, tail(nd.proc.Output()))
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// cleanupLog is the node's JSON log line of a cleanup run (slog's JSON handler
+// writes durations in nanoseconds).
+type cleanupLog struct {
+	Time time.Time `json:"time"`
+	Msg  string    `json:"msg"`
+	Rows float64   `json:"rows"`
+	Took float64   `json:"took"`
+}
+
+func cleanupLine(nd *node) (cleanupLog, bool) {
+	for _, l := range strings.Split(nd.proc.Output(), "\n") {
+		var line cleanupLog
+		if json.Unmarshal([]byte(l), &line) == nil && line.Msg == "cleanup: expired rows deleted" {
+			return line, true
+		}
+	}
+	return cleanupLog{}, false
+}
+
+// cleanupEnded is how long after started the node logged its cleanup run.
+func cleanupEnded(nd *node, started time.Time) time.Duration {
+	line, _ := cleanupLine(nd)
+	return line.Time.Sub(started)
 }
 
 // vacuumAnalyze vacuums, analyses and checkpoints the cluster's database and
