@@ -166,7 +166,8 @@ func TestPostgresDataSize(t *testing.T) {
 	nd := filled.nodes[0]
 	filled.restart(nd)
 	started := time.Now()
-	rep := runLoad(t, loadBin, append(append([]string{}, base[filled]...), "--scenario", "sso", "--duration", cleanDur.String()), out, "pgsize-cleanup-load.json")
+	rep := runLoad(t, loadBin, append(append([]string{}, base[filled]...), "--scenario", "sso", "--duration", cleanDur.String(),
+		"--sample-every", "1s"), out, "pgsize-cleanup-load.json")
 	t.Logf("SSO flows for %v after the node's start, across its first cleanup: %s", cleanDur, rep.rates())
 	deleted, took := waitCleanupLogged(t, nd, 3*time.Minute)
 	t.Logf("cleanup under that load: %d expired rows deleted in %.1f s (%.0f rows/s), ended %.0f s after the node's start",
