@@ -72,22 +72,10 @@ func TestEnsureNodesTakeTurnsOnSharedStore(t *testing.T) {
 	st, clk, kek := &sharedStore{memStore: newMemStore()}, newClock(), GenerateKEK()
 	algs := []string{"ES256", "RS256"}
 	nodes := make([]*Manager, 3)
-	errs := make([]error, len(nodes))
-	var wg sync.WaitGroup
 	for i := range nodes {
 		nodes[i] = NewManager(st, kek, Options{Algorithms: algs, Now: clk.Now, Logger: quiet})
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = nodes[i].Ensure(ctx)
-		}()
 	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("node %d: %v", i, err)
-		}
-	}
+	ensureTogether(t, nodes)
 	if n := st.count("CreateKey"); n != 2*len(algs) {
 		t.Errorf("%d keys created, want %d (one current and one next per algorithm)", n, 2*len(algs))
 	}

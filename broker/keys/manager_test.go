@@ -160,22 +160,10 @@ func TestEnsureConcurrentNodesConverge(t *testing.T) {
 	ctx := context.Background()
 	st, clk, kek := newMemStore(), newClock(), GenerateKEK()
 	nodes := make([]*Manager, 3)
-	var wg sync.WaitGroup
-	errs := make([]error, len(nodes))
 	for i := range nodes {
 		nodes[i] = newTestManager(t, st, clk, kek)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = nodes[i].Ensure(ctx)
-		}()
 	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("node %d: %v", i, err)
-		}
-	}
+	ensureTogether(t, nodes)
 	if c, n := len(st.byState(useSig, "ES256", storage.KeyCurrent)), len(st.byState(useSig, "ES256", storage.KeyNext)); c != 1 || n != 1 {
 		t.Fatalf("%d current and %d next keys, want 1 and 1", c, n)
 	}
@@ -185,6 +173,26 @@ func TestEnsureConcurrentNodesConverge(t *testing.T) {
 		sk, err := m.Signer(ctx, "ES256")
 		if err != nil || sk.ID != want {
 			t.Errorf("node %d signs with %v (%v), want %s", i, sk, err, want)
+		}
+	}
+}
+
+// ensureTogether runs Ensure on every node at once, as nodes starting together.
+func ensureTogether(t *testing.T, nodes []*Manager) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, len(nodes))
+	for i, m := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = m.Ensure(context.Background())
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("node %d: %v", i, err)
 		}
 	}
 }

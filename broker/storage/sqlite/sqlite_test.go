@@ -382,21 +382,14 @@ func BenchmarkListSSOSessionsByUpstream(b *testing.B) {
 			}
 			b.Run(name, func(b *testing.B) {
 				ctx := context.Background()
-				s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), quiet())
-				if err != nil {
-					b.Fatalf("sqlite.Open: %v", err)
-				}
-				defer s.Close()
+				s := benchStore(b)
 				now := time.Now()
 				for i := range live {
 					sub, sid := fmt.Sprintf("cj-%06d", i), fmt.Sprintf("upstream-session-%06d", i)
-					ss := &storage.SSOSession{ID: fmt.Sprintf("s%06d", i), Subject: fmt.Sprintf("person-%06d", i), Provider: "bailiffs",
-						ACR: "eidas1", AMR: []string{"pwd"}, AuthTime: now, CreatedAt: now, LastSeenAt: now,
-						IdleExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(12 * time.Hour),
-						Identity: []byte(`{"provider":"bailiffs","upstream_subject":"` + sub + `","upstream":{"sid":"` + sid + `"}}`),
-						Clients:  []string{"app-1", "app-2", "app-3"}}
-					if keyed {
-						ss.UpstreamSubject, ss.UpstreamSessionID = sub, sid
+					ss := bailiffSession(fmt.Sprintf("s%06d", i), fmt.Sprintf("person-%06d", i), sub, sid, now)
+					ss.Clients = []string{"app-1", "app-2", "app-3"}
+					if !keyed {
+						ss.UpstreamSubject, ss.UpstreamSessionID = "", ""
 					}
 					if err := s.CreateSSOSession(ctx, ss); err != nil {
 						b.Fatal(err)
@@ -432,20 +425,14 @@ func BenchmarkCreateSSOSession(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
-			s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), quiet())
-			if err != nil {
-				b.Fatalf("sqlite.Open: %v", err)
-			}
-			defer s.Close()
+			s := benchStore(b)
 			now := time.Now()
 			session := func(i int) *storage.SSOSession {
-				ss := &storage.SSOSession{ID: fmt.Sprintf("s%08d", i), Subject: fmt.Sprintf("person-%08x", uint32(i)*2654435761), Provider: "bailiffs",
-					ACR: "eidas1", AMR: []string{"pwd"}, AuthTime: now, CreatedAt: now, LastSeenAt: now,
-					IdleExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(12 * time.Hour),
-					Identity: []byte(`{"provider":"bailiffs","upstream_subject":"cj","upstream":{"sid":"x"}}`)}
-				if keyed {
-					ss.UpstreamSubject = fmt.Sprintf("cj-%08x", uint32(i)*2246822519)
-					ss.UpstreamSessionID = fmt.Sprintf("%08x-%08x", uint32(i)*3266489917, uint32(i)*668265263)
+				// Multiplicative hashes: subjects and upstream keys in no order.
+				ss := bailiffSession(fmt.Sprintf("s%08d", i), fmt.Sprintf("person-%08x", uint32(i)*2654435761),
+					fmt.Sprintf("cj-%08x", uint32(i)*2246822519), fmt.Sprintf("%08x-%08x", uint32(i)*3266489917, uint32(i)*668265263), now)
+				if !keyed {
+					ss.UpstreamSubject, ss.UpstreamSessionID = "", ""
 				}
 				return ss
 			}
@@ -463,4 +450,26 @@ func BenchmarkCreateSSOSession(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchStore opens an empty store in the benchmark's directory, closed after it.
+func benchStore(b *testing.B) *sqlite.Store {
+	b.Helper()
+	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), quiet())
+	if err != nil {
+		b.Fatalf("sqlite.Open: %v", err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+// bailiffSession is a live session opened through the bailiffs' OpenID
+// provider, with its upstream logout keys (migration 0008) and, in its identity,
+// the same subject and sid the keyless path matches.
+func bailiffSession(id, subject, upstreamSubject, upstreamSID string, now time.Time) *storage.SSOSession {
+	return &storage.SSOSession{ID: id, Subject: subject, Provider: "bailiffs",
+		ACR: "eidas1", AMR: []string{"pwd"}, AuthTime: now, CreatedAt: now, LastSeenAt: now,
+		IdleExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(12 * time.Hour),
+		Identity:        []byte(`{"provider":"bailiffs","upstream_subject":"` + upstreamSubject + `","upstream":{"sid":"` + upstreamSID + `"}}`),
+		UpstreamSubject: upstreamSubject, UpstreamSessionID: upstreamSID}
 }
