@@ -53,12 +53,7 @@ func TestPostgresDataSize(t *testing.T) {
 	filled := startClusterWith(t, 1, 64, clusterOpts{clientCredentials: true})
 	names := map[*cluster]string{empty: "empty", filled: "filled"}
 	dsnFile := peer.WriteFile(t, filled.dir, "fill-dsn", filled.dsn+"\n")
-	fill := exec.Command(loadBin, "fill", "--postgres-dsn-file", dsnFile, "--rows", strconv.Itoa(rows), "--expired", "0", "--client", clientID)
-	fill.Stderr = os.Stderr
-	raw, err := fill.Output()
-	if err != nil {
-		t.Fatalf("justiceconnect-load fill: %v", err)
-	}
+	raw := runFill(t, loadBin, dsnFile, rows, "--expired", "0")
 	var fr struct {
 		Rows     int64   `json:"rows"`
 		Seconds  float64 `json:"seconds"`
@@ -135,12 +130,7 @@ func TestPostgresDataSize(t *testing.T) {
 	// race), the fill adds expired logins and runs the broker's DeleteExpired once.
 	expiredRows := envInt(t, "JC_PGSIZE_EXPIRED_ROWS", 200_000)
 	filled.nodes[0].proc.Stop()
-	fill = exec.Command(loadBin, "fill", "--postgres-dsn-file", dsnFile, "--rows", strconv.Itoa(expiredRows), "--expired", "1",
-		"--delete-expired", "--client", clientID, "--seed", "2")
-	fill.Stderr = os.Stderr
-	if raw, err = fill.Output(); err != nil {
-		t.Fatalf("justiceconnect-load fill --delete-expired: %v", err)
-	}
+	raw = runFill(t, loadBin, dsnFile, expiredRows, "--expired", "1", "--delete-expired", "--seed", "2")
 	var del struct {
 		Rows          int64   `json:"rows"`
 		Deleted       int64   `json:"deleted"`
@@ -157,31 +147,40 @@ func TestPostgresDataSize(t *testing.T) {
 	// after the start) deletes them. The node logs how many rows the run deleted
 	// and how long it took.
 	cleanDur := envDuration(t, "JC_PGSIZE_CLEAN_DURATION", 150*time.Second)
-	fill = exec.Command(loadBin, "fill", "--postgres-dsn-file", dsnFile, "--rows", strconv.Itoa(expiredRows), "--expired", "1",
-		"--client", clientID, "--seed", "3")
-	fill.Stderr = os.Stderr
-	if raw, err = fill.Output(); err != nil {
-		t.Fatalf("justiceconnect-load fill: %v", err)
-	}
+	runFill(t, loadBin, dsnFile, expiredRows, "--expired", "1", "--seed", "3")
 	nd := filled.nodes[0]
 	filled.restart(nd)
 	started := time.Now()
 	rep := runLoad(t, loadBin, append(append([]string{}, base[filled]...), "--scenario", "sso", "--duration", cleanDur.String(),
 		"--sample-every", "1s"), out, "pgsize-cleanup-load.json")
 	t.Logf("SSO flows for %v after the node's start, across its first cleanup: %s", cleanDur, rep.rates())
-	deleted, took := waitCleanupLogged(t, nd, 3*time.Minute)
-	t.Logf("cleanup under that load: %d expired rows deleted in %.1f s (%.0f rows/s), ended %.0f s after the node's start",
-		deleted, took.Seconds(), float64(deleted)/took.Seconds(), cleanupEnded(nd, started).Seconds())
+	run := waitCleanupLogged(t, nd, 3*time.Minute)
+	took := time.Duration(run.Took)
+	t.Logf("cleanup under that load: %.0f expired rows deleted in %.1f s (%.0f rows/s), ended %.0f s after the node's start",
+		run.Rows, took.Seconds(), run.Rows/took.Seconds(), run.Time.Sub(started).Seconds())
+}
+
+// runFill adds rows to the cluster's store with `justiceconnect-load fill` (the
+// application's rows, args for the rest) and returns its JSON report.
+func runFill(t *testing.T, loadBin, dsnFile string, rows int, args ...string) []byte {
+	t.Helper()
+	fill := exec.Command(loadBin, append([]string{"fill", "--postgres-dsn-file", dsnFile, "--rows", strconv.Itoa(rows), "--client", clientID}, args...)...)
+	fill.Stderr = os.Stderr
+	raw, err := fill.Output()
+	if err != nil {
+		t.Fatalf("justiceconnect-load fill %s: %v", strings.Join(args, " "), err)
+	}
+	return raw
 }
 
 // waitCleanupLogged waits for the node's log line of a cleanup run that deleted
-// rows and returns its count and duration.
-func waitCleanupLogged(t *testing.T, nd *node, timeout time.Duration) (int64, time.Duration) {
+// rows and returns it.
+func waitCleanupLogged(t *testing.T, nd *node, timeout time.Duration) cleanupLog {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		if line, ok := cleanupLine(nd); ok {
-			return int64(line.Rows), time.Duration(line.Took)
+			return line
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no \"cleanup: expired rows deleted\" line from the node after %v:\n%s", timeout, tail(nd.proc.Output()))
@@ -207,12 +206,6 @@ func cleanupLine(nd *node) (cleanupLog, bool) {
 		}
 	}
 	return cleanupLog{}, false
-}
-
-// cleanupEnded is how long after started the node logged its cleanup run.
-func cleanupEnded(nd *node, started time.Time) time.Duration {
-	line, _ := cleanupLine(nd)
-	return line.Time.Sub(started)
 }
 
 // vacuumAnalyze vacuums, analyses and checkpoints the cluster's database and
