@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -49,7 +50,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	defer b.Close()
-	stop := drain(ctx, b, time.Duration(cfg.Listen.DrainDelay), logger)
+	dr := drain(ctx, b, time.Duration(cfg.Listen.DrainDelay), logger)
 	if addr := cfg.AdminListen.Address; addr != "" {
 		admin, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -57,7 +58,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return 1
 		}
 		go func() {
-			if err := serveDraining(ctx, stop, admin, b.AdminHandler(), "", ""); err != nil {
+			if err := serveDraining(dr, admin, b.AdminHandler(), "", ""); err != nil {
 				logger.Error("admin listener", "err", err)
 			}
 		}()
@@ -70,14 +71,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return 1
 		}
 		go func() {
-			if err := serveDraining(ctx, stop, card, b.CardHandler(), "", ""); err != nil {
+			if err := serveDraining(dr, card, b.CardHandler(), "", ""); err != nil {
 				logger.Error("card listener", "err", err)
 			}
 		}()
 		logger.Info("card origin", "address", card.Addr().String(), "public_url", cfg.CardListen.PublicURL)
 	}
 	logger.Info("serving", "issuer", cfg.Issuer, "address", ln.Addr().String())
-	if err := serveDraining(ctx, stop, ln, b, cfg.Listen.TLSCertFile, cfg.Listen.TLSKeyFile); err != nil {
+	if err := serveDraining(dr, ln, b, cfg.Listen.TLSCertFile, cfg.Listen.TLSKeyFile); err != nil {
 		logger.Error("serve", "err", err)
 		return 1
 	}
@@ -103,15 +104,30 @@ func start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*broke
 // listeners are closed; the server's WriteTimeout bounds them anyway.
 const shutdownTimeout = 15 * time.Second
 
-// drain returns a channel closed when the listeners must stop accepting: delay
-// after ctx ends (SIGTERM), during which /readyz answers 503 while every endpoint
-// keeps serving, so that the load balancer takes the node out of rotation first
-// (listen.drain_delay). A second SIGTERM or SIGINT ends the delay early.
-func drain(ctx context.Context, b interface{ Drain() }, delay time.Duration, logger *slog.Logger) <-chan struct{} {
-	stop := make(chan struct{})
+// drainer tells the listeners when a drain starts and when it ends.
+type drainer struct {
+	// draining turns on before /readyz answers 503, so that a client that saw
+	// the 503 is told to close its connection on its next request.
+	draining atomic.Bool
+	started  chan struct{} // closed when the drain starts (the end of ctx)
+	stop     chan struct{} // closed when the listeners must stop accepting
+}
+
+// drain starts the drain when ctx ends (SIGTERM): for delay, /readyz answers 503
+// while every endpoint keeps serving, so that the load balancer takes the node out
+// of rotation first (listen.drain_delay); then the listeners close. A second
+// SIGTERM or SIGINT ends the delay early. b is nil when there is no /readyz to
+// turn (the demo).
+func drain(ctx context.Context, b interface{ Drain() }, delay time.Duration, logger *slog.Logger) *drainer {
+	d := &drainer{started: make(chan struct{}), stop: make(chan struct{})}
 	go func() {
-		defer close(stop)
+		defer close(d.stop)
 		<-ctx.Done()
+		d.draining.Store(true)
+		close(d.started)
+		if b == nil {
+			return
+		}
 		b.Drain()
 		if delay <= 0 {
 			return
@@ -128,21 +144,34 @@ func drain(ctx context.Context, b interface{ Drain() }, delay time.Duration, log
 			logger.Warn("draining cut short by a second signal")
 		}
 	}()
-	return stop
+	return d
+}
+
+// closingConnections answers with Connection: close once the drain has started,
+// so that clients reconnect through the balancer (RFC 9112 §9.6; Go's HTTP/2
+// server turns the header into a GOAWAY). The server's own switch,
+// SetKeepAlivesEnabled, is flipped in another goroutine and may come a little
+// later; this check is made for every request.
+func (d *drainer) closingConnections(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // serveUntilDone serves until ctx ends, then lets in-flight requests finish (no
 // drain delay: the demo).
 func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, certFile, keyFile string) error {
-	return serveDraining(ctx, ctx.Done(), ln, h, certFile, keyFile)
+	return serveDraining(drain(ctx, nil, 0, nil), ln, h, certFile, keyFile)
 }
 
-// serveDraining serves until stop is closed, then closes the listener and lets
-// in-flight requests finish. From the end of ctx to stop (the drain), responses
-// close their connections, so that clients reconnect through the balancer.
-func serveDraining(ctx context.Context, stop <-chan struct{}, ln net.Listener, h http.Handler, certFile, keyFile string) error {
+// serveDraining serves until the drain ends, then closes the listener and lets
+// in-flight requests finish. During the drain, responses close their connections.
+func serveDraining(d *drainer, ln net.Listener, h http.Handler, certFile, keyFile string) error {
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           d.closingConnections(h),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -160,13 +189,14 @@ func serveDraining(ctx context.Context, stop <-chan struct{}, ln net.Listener, h
 	select {
 	case err := <-errc:
 		return err
-	case <-ctx.Done():
+	case <-d.started:
 	}
+	// Also closes the connections idle now.
 	srv.SetKeepAlivesEnabled(false)
 	select {
 	case err := <-errc:
 		return err
-	case <-stop:
+	case <-d.stop:
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,5 +139,53 @@ pairwise_salt: {file: %q}
 				t.Error("the listener still accepts after serve returned")
 			}
 		})
+	}
+}
+
+// readyFlag stands for the broker: it records whether the listeners already
+// closed connections when /readyz was turned to 503.
+type readyFlag struct {
+	d       **drainer
+	drained chan bool
+}
+
+func (r readyFlag) Drain() { r.drained <- (*r.d).draining.Load() }
+
+// TestDrainClosesConnectionsBeforeReadyzTurns: the drain marks responses
+// Connection: close before /readyz answers 503, so a client that saw the 503 is
+// never kept on the node (TestServeDrains saw one kept, about one run in three,
+// when only the server's own keep-alive switch, flipped in another goroutine,
+// did it).
+func TestDrainClosesConnectionsBeforeReadyzTurns(t *testing.T) {
+	ctx, sigterm := context.WithCancel(context.Background())
+	defer sigterm()
+	var d *drainer
+	b := readyFlag{d: &d, drained: make(chan bool, 1)}
+	d = drain(ctx, b, 0, nil)
+	h := d.closingConnections(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	serve := func() string {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		return rec.Header().Get("Connection")
+	}
+	if got := serve(); got != "" {
+		t.Fatalf("before the drain: Connection %q, want none", got)
+	}
+	sigterm()
+	select {
+	case closing := <-b.drained:
+		if !closing {
+			t.Error("/readyz turned to 503 before responses closed their connections")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the drain did not turn /readyz")
+	}
+	if got := serve(); got != "close" {
+		t.Errorf("during the drain: Connection %q, want close", got)
+	}
+	select {
+	case <-d.stop:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the drain did not end (drain_delay 0)")
 	}
 }
