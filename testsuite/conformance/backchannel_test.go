@@ -149,15 +149,17 @@ func TestBackchannelRPInitiatedLogout(t *testing.T) {
 	online := env.Login(t, b, bclClient, bclSecret, harness.Judge, nil)
 	offline := env.Login(t, b, bclClient, bclSecret, harness.Judge, q("scope", "openid offline_access", "prompt", "consent"))
 	idc := claimsOf(t, online.IDToken)
+	start := time.Now()
 	status, loc, _ := endSession(t, env, b, q("id_token_hint", online.IDToken, "post_logout_redirect_uri", harness.PostLogoutURI, "state", "s1"))
+	took := time.Since(start)
 	if status != http.StatusSeeOther || loc != harness.PostLogoutURI+"?state=s1" {
 		t.Fatalf("logout: %d %q", status, loc)
 	}
-	got := rp.received()
-	if len(got) != 1 {
+	got, late := noticeOfLogout(t, env, rp, took)
+	if !late && len(got) != 1 {
 		t.Fatalf("E1: %d logout tokens received before the redirect, want 1", len(got))
 	}
-	c := verifyLogoutToken(t, env, got[0])
+	c := verifyLogoutToken(t, env, got[len(got)-1])
 	if c["aud"] != bclClient {
 		t.Errorf("aud = %v", c["aud"])
 	}
@@ -194,7 +196,10 @@ func TestBackchannelClientDown(t *testing.T) {
 	if status != http.StatusSeeOther || loc != harness.PostLogoutURI {
 		t.Fatalf("logout: %d %q", status, loc)
 	}
-	if d := time.Since(start); d > 3*time.Second {
+	// The attempt during the logout is bounded by the notify budget; the rest of
+	// the request gets generous slack for a loaded machine, still far below the
+	// first retry's backoff (15 s) that a logout waiting for the client would show.
+	if d := time.Since(start); d > notifyDeadline+3*time.Second {
 		t.Errorf("logout took %v with a client down", d)
 	}
 	promptNoneFails(t, env, b)
@@ -217,6 +222,35 @@ func TestBackchannelClientDown(t *testing.T) {
 	} else {
 		verifyLogoutToken(t, env, got[len(got)-1]) // minted afresh at each attempt
 	}
+}
+
+// notifyDeadline is the broker's budget for back-channel notices during a logout
+// (broker/oidc notifyDeadline, SECURITY.md E1).
+const notifyDeadline = 2 * time.Second
+
+// noticeOfLogout returns the logout tokens rp received for a logout that answered
+// after took. E1: the broker tries at once, within notifyDeadline, before it
+// redirects; a logout that answered sooner than that must have delivered the
+// notice. On a loaded machine the budget can run out first (the request to the RP
+// was not through yet): the logout then answered only after spending the whole
+// budget, the notice stays queued, and the worker delivers it (late is set, and
+// the RP may have got it twice: delivery is at least once).
+func noticeOfLogout(t *testing.T, env *harness.Env, rp *rpEndpoint, took time.Duration) (got []string, late bool) {
+	t.Helper()
+	got = rp.received()
+	if took < notifyDeadline {
+		if len(got) == 0 {
+			t.Fatalf("E1: no logout token received before the redirect, though the logout answered after %v, within its %v budget", took, notifyDeadline)
+		}
+		return got, false
+	}
+	t.Logf("the logout answered after %v, its %v budget for back-channel notices spent (%d tokens received by then): the worker delivers the notice", took, notifyDeadline, len(got))
+	env.Advance(logout.DefaultBackoff[0] + time.Second)
+	waitDrained(t, env)
+	if got = rp.received(); len(got) == 0 {
+		t.Fatal("E1: the notice whose attempt ran out of the logout's budget was never delivered")
+	}
+	return got, true
 }
 
 // waitRetried drives the worker (RunOnce; the background worker may win the race,
@@ -291,7 +325,9 @@ func TestFrontchannelLogoutPage(t *testing.T) {
 	b := env.Browser()
 	tok := env.Login(t, b, bclClient, bclSecret, harness.Judge, nil)
 	sid, _ := claimsOf(t, tok.IDToken)["sid"].(string)
+	start := time.Now()
 	resp, err := b.Get(env.Issuer + "/session/end?" + q("id_token_hint", tok.IDToken).Encode())
+	took := time.Since(start)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +351,7 @@ func TestFrontchannelLogoutPage(t *testing.T) {
 	if strings.Contains(r2.Header.Get("Content-Security-Policy"), "front.rp.example") {
 		t.Error("frame-src widened beyond the logged-out page")
 	}
-	if len(rp.received()) != 1 {
-		t.Errorf("back-channel notices = %d, want 1", len(rp.received()))
+	if got, late := noticeOfLogout(t, env, rp, took); !late && len(got) != 1 {
+		t.Errorf("back-channel notices = %d, want 1", len(got))
 	}
 }

@@ -58,6 +58,7 @@ func TestDeleteExpiredPausesOnlyWhenOthersWrite(t *testing.T) {
 	backlog("busy")
 	stop := make(chan struct{})
 	done := make(chan struct{})
+	writing := make(chan struct{})
 	go func() {
 		defer close(done)
 		for i := 0; ; i++ {
@@ -70,8 +71,18 @@ func TestDeleteExpiredPausesOnlyWhenOthersWrite(t *testing.T) {
 				t.Errorf("concurrent write: %v", err)
 				return
 			}
+			if i == 0 {
+				close(writing)
+			}
 		}
 	}()
+	// The cleanup starts once the other writer is under way: on a loaded machine
+	// its goroutine could otherwise first run after the last batch.
+	select {
+	case <-writing:
+	case <-done:
+		t.FailNow() // its error is reported
+	}
 	n, err = s.DeleteExpired(ctx, now)
 	close(stop)
 	<-done
