@@ -137,23 +137,6 @@ func Enqueue(ctx context.Context, store storage.Store, sess *storage.SSOSession,
 	return out, nil
 }
 
-// Notify queues the session's notices and tries them at once, in parallel, until
-// ctx ends (the caller gives a deadline of a couple of seconds). A client that is
-// down or slow never holds the caller beyond that: its notice stays queued for the
-// worker. It returns the number of notices queued.
-func (q *Queue) Notify(ctx context.Context, sess *storage.SSOSession) (int, error) {
-	ids, err := Enqueue(ctx, q.cfg.Store, sess, q.cfg.Now())
-	if err != nil || len(ids) == 0 {
-		return 0, err
-	}
-	ds, err := q.cfg.Store.ClaimLogouts(ctx, q.cfg.Now(), q.cfg.Lease, len(ids), ids...)
-	if err != nil {
-		return len(ids), err
-	}
-	q.deliverAll(ctx, ds)
-	return len(ids), nil
-}
-
 // RunOnce claims the notices due now and tries them; it returns how many it tried.
 func (q *Queue) RunOnce(ctx context.Context) (int, error) {
 	ds, err := q.cfg.Store.ClaimLogouts(ctx, q.cfg.Now(), q.cfg.Lease, 32)

@@ -54,24 +54,18 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, sso *storage.SSO
 	if sso == nil {
 		return out, s.cfg.SSO.End(ctx, w, "")
 	}
-	if err := s.cfg.SSO.End(ctx, w, sso.ID); err != nil {
-		return nil, err
-	}
-	n, err := s.cfg.Store.RevokeTokensOfSession(ctx, sso.ID, true)
+	// The session, its tokens and its notices go together (logout.End); on a
+	// failure nothing has changed and the cookie stays, so the person can try again.
+	ended, err := s.endAndNotify(ctx, sso, true)
 	if err != nil {
 		return nil, err
 	}
-	details := map[string]string{"revoked_grants": itoa(n)}
+	if err := s.cfg.SSO.End(ctx, w, ""); err != nil { // the cookie
+		return nil, err
+	}
+	details := map[string]string{"revoked_grants": itoa(ended.TokensRevoked)}
 	if s.cfg.Logouts != nil {
-		nctx, cancel := context.WithTimeout(ctx, notifyDeadline)
-		queued, err := s.cfg.Logouts.Notify(nctx, sso)
-		cancel()
-		if err != nil {
-			// The session is ended and its tokens revoked: the person is logged out
-			// here whatever the clients hear. Say so in the log.
-			s.logger().WarnContext(ctx, "logout: back-channel notices", "session", sso.ID, "err", err)
-		}
-		details["backchannel_notices"] = itoa(int64(queued))
+		details["backchannel_notices"] = itoa(int64(len(ended.Notices)))
 	}
 	s.cfg.Audit.Record(ctx, storage.AuditEvent{Type: audit.Logout, Outcome: audit.OutcomeOK, Subject: sso.Subject,
 		ClientID: clientID, Provider: sso.Provider, Session: sso.ID, Details: details})

@@ -126,18 +126,27 @@ func (s *Server) upstreamBackchannel(w http.ResponseWriter, r *http.Request, rec
 // keepOffline, OIDC BCL §2.7) and the back-channel notices to its clients, tried
 // within notifyDeadline and left to the worker after.
 func (s *Server) EndSession(ctx context.Context, ss *storage.SSOSession, keepOffline bool) error {
-	if err := s.cfg.Store.EndSSOSession(ctx, ss.ID, s.cfg.Now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return err
+	_, err := s.endAndNotify(ctx, ss, keepOffline)
+	return err
+}
+
+// endAndNotify ends the session, revokes its tokens and queues its back-channel
+// notices in one transaction (logout.End), then tries the notices within
+// notifyDeadline (SECURITY.md E1). Only the attempt has that deadline: the
+// notices are queued whatever the store's pace, and even if the person's browser
+// goes away meanwhile.
+func (s *Server) endAndNotify(ctx context.Context, ss *storage.SSOSession, keepOffline bool) (logout.Ended, error) {
+	ended, err := logout.End(context.WithoutCancel(ctx), s.cfg.Store, ss, keepOffline, s.cfg.Logouts != nil, s.cfg.Now())
+	if err != nil {
+		return logout.Ended{}, err
 	}
-	if _, err := s.cfg.Store.RevokeTokensOfSession(ctx, ss.ID, keepOffline); err != nil {
-		return err
-	}
-	if s.cfg.Logouts != nil {
+	if s.cfg.Logouts != nil && len(ended.Notices) > 0 {
 		nctx, cancel := context.WithTimeout(ctx, notifyDeadline)
 		defer cancel()
-		if _, err := s.cfg.Logouts.Notify(nctx, ss); err != nil {
+		if err := s.cfg.Logouts.Try(nctx, ended.Notices); err != nil {
+			// Queued: the worker sends them.
 			s.logger().WarnContext(ctx, "logout: back-channel notices", "session", ss.ID, "err", err)
 		}
 	}
-	return nil
+	return ended, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -217,6 +218,14 @@ type revokeResult struct {
 	OK                 bool  `json:"ok"`
 }
 
+// revokeStepText says what failed, by logout.End's step.
+var revokeStepText = map[string]string{
+	logout.StepEndSession:   "end the session",
+	logout.StepRevokeTokens: "revoke its tokens",
+	logout.StepQueueNotices: "queue back-channel logout notices",
+	logout.StepCommit:       "commit",
+}
+
 // auditErrors remembers the last append failure, so that the command can tell
 // the administrator (audit.Log.Record only logs it).
 type auditErrors struct {
@@ -245,32 +254,24 @@ func (c *sessionsCmd) revoke(ctx context.Context, store storage.Store, subject, 
 	for _, s := range list {
 		r := revokedSession{ID: s.ID, Provider: s.Provider, Clients: nonNil(s.Clients)}
 		failedStep := ""
-		// The session first, so that no new token is issued from it; then its
-		// tokens. A refresh already past its checks when the tokens are revoked can
-		// still complete: running the command again catches it.
-		if err := store.EndSSOSession(ctx, s.ID, sessionsNow().UTC()); err != nil {
-			r.Error, failedStep = fmt.Sprintf("end the session: %v", err), "end_session"
+		// The session, its tokens (offline_access ones too, unlike a user's own
+		// logout: OIDC Back-Channel Logout 1.0, section 2.7, leaves that choice to
+		// the OP) and the back-channel notices to its relying parties, which the
+		// running broker signs and sends within seconds, with retries (section
+		// 2.5): in one transaction, so a failure leaves the session live, listed
+		// by the next run, never ended without its notices. A refresh already past
+		// its checks when the tokens are revoked can still complete: running the
+		// command again catches it.
+		ended, err := logout.End(ctx, store, s, false, true, sessionsNow().UTC())
+		if err != nil {
+			var step *logout.StepError
+			failedStep = logout.StepEndSession
+			if errors.As(err, &step) {
+				failedStep, err = step.Step, step.Err
+			}
+			r.Error = fmt.Sprintf("%s: %v", revokeStepText[failedStep], err)
 		} else {
-			r.Ended = true
-			// keepOffline false: offline_access tokens go too, unlike a user's own
-			// logout (OIDC Back-Channel Logout 1.0, section 2.7, leaves that choice
-			// to the OP).
-			n, err := store.RevokeTokensOfSession(ctx, s.ID, false)
-			r.TokensRevoked = n
-			if err != nil {
-				r.Error, failedStep = fmt.Sprintf("revoke its tokens: %v", err), "revoke_tokens"
-			}
-		}
-
-		// The session's relying parties hear of it through the back-channel
-		// logout queue (OIDC Back-Channel Logout 1.0, section 2.5): the running
-		// broker signs and sends the logout tokens within seconds, with retries.
-		if r.Ended {
-			ids, err := logout.Enqueue(ctx, store, s, sessionsNow().UTC())
-			r.NoticesQueued = len(ids)
-			if err != nil && r.Error == "" {
-				r.Error, failedStep = fmt.Sprintf("queue back-channel logout notices: %v", err), "notify_clients"
-			}
+			r.Ended, r.TokensRevoked, r.NoticesQueued = true, ended.TokensRevoked, len(ended.Notices)
 		}
 
 		ev := storage.AuditEvent{Type: audit.SessionRevoked, Outcome: audit.OutcomeOK, Subject: s.Subject,
