@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -134,27 +135,106 @@ func BenchmarkBrokerClientCredentials(b *testing.B) {
 // BenchmarkBrokerSSOCodeFlow: a browser with an SSO session runs authorize -> code
 // -> token (client authentication included) per operation.
 func BenchmarkBrokerSSOCodeFlow(b *testing.B) {
+	flow := ssoCodeFlow(b)
+	measure(b, func() func() error { return flow })
+}
+
+// ssoCodeFlow starts a broker, logs a judge in and returns one SSO code flow:
+// authorize with the session cookie, then the code redeemed at the token
+// endpoint. It is safe for concurrent use.
+func ssoCodeFlow(b *testing.B) func() error {
 	env := harness.Start(b, harness.Options{})
 	browser := env.Browser()
 	env.Login(b, browser, harness.MinistryID, harness.MinistrySecret, harness.Judge, nil)
 	c := env.HTTPClient()
-	measure(b, func() func() error {
-		return func() error {
-			p := harness.NewPKCE()
-			resp, err := browser.Get(env.AuthURL(harness.MinistryID, p, nil))
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
-			loc, err := resp.Location()
-			if err != nil || loc.Query().Get("code") == "" {
-				return fmt.Errorf("authorize: %d %v", resp.StatusCode, loc)
-			}
-			_, err = postOK(b, c, env.Issuer+"/token", url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
-				"redirect_uri": {harness.RedirectURI}, "code_verifier": {p.Verifier}}, harness.MinistryID, harness.MinistrySecret)
+	return func() error {
+		p := harness.NewPKCE()
+		resp, err := browser.Get(env.AuthURL(harness.MinistryID, p, nil))
+		if err != nil {
 			return err
 		}
-	})
+		resp.Body.Close()
+		loc, err := resp.Location()
+		if err != nil || loc.Query().Get("code") == "" {
+			return fmt.Errorf("authorize: %d %v", resp.StatusCode, loc)
+		}
+		_, err = postOK(b, c, env.Issuer+"/token", url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+			"redirect_uri": {harness.RedirectURI}, "code_verifier": {p.Verifier}}, harness.MinistryID, harness.MinistrySecret)
+		return err
+	}
+}
+
+// BenchmarkBrokerSSOLatency: the SSO code flow of one broker at 1 to 32 flows in
+// flight, then at 32 in flight paced to 50 % and 70 % of the rate reached
+// unpaced at 32 in this run. Issue #8 asks p99 <= 20 ms at concurrency 32; this
+// shows how p99 grows with what is in flight and with the load, on this
+// machine's cores. A paced flow's latency counts from its slot, not from when a
+// worker got to it, so a broker running late is not excused (no coordinated
+// omission).
+//
+//	go test -run '^$' -bench BrokerSSOLatency -benchtime 3s ./testsuite/bench/
+func BenchmarkBrokerSSOLatency(b *testing.B) {
+	flow := ssoCodeFlow(b)
+	var capacity float64
+	for _, workers := range []int{1, 2, 4, 8, 16, 32} {
+		b.Run(fmt.Sprintf("c=%d", workers), func(b *testing.B) {
+			rate := measureAt(b, workers, 0, flow)
+			if workers == 32 {
+				capacity = rate
+			}
+		})
+	}
+	for _, share := range []float64{0.5, 0.7} {
+		b.Run(fmt.Sprintf("c=32,paced=%.0f%%", share*100), func(b *testing.B) {
+			if capacity == 0 {
+				b.Skip("needs the unpaced c=32 run first (run the whole benchmark)")
+			}
+			measureAt(b, 32, share*capacity, flow)
+		})
+	}
+}
+
+// measureAt runs op b.N times from the given number of workers, paced to rate
+// operations per second in all (0: as fast as they go), reports ops/s, p50 and
+// p99, and returns the ops/s.
+func measureAt(b *testing.B, workers int, rate float64, op func() error) float64 {
+	var (
+		l    latencies
+		next atomic.Int64
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		slot time.Time
+	)
+	var interval time.Duration
+	if rate > 0 {
+		interval = time.Duration(float64(time.Second) / rate)
+	}
+	b.ResetTimer()
+	slot = time.Now()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				start := time.Now()
+				if interval > 0 {
+					mu.Lock()
+					start, slot = slot, slot.Add(interval)
+					mu.Unlock()
+					time.Sleep(time.Until(start))
+				}
+				if err := op(); err != nil {
+					b.Error(err)
+					return
+				}
+				l.add(time.Since(start))
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	report(b, &l)
+	return float64(b.N) / b.Elapsed().Seconds()
 }
 
 // BenchmarkBrokerRefresh: each goroutine keeps its own refresh token family and

@@ -13,7 +13,7 @@ import (
 // Issue #7: rate limits per client at the token endpoint, per address and per
 // account at login, each answered with 429 and Retry-After.
 func TestRateLimits(t *testing.T) {
-	// Refills of one request per several minutes: each test counts on no refill
+	// Refills of one request every 12 minutes or more: each test counts on no refill
 	// while it runs, however slow the machine (5 per minute refilled one
 	// submission every 12 s).
 	env := harness.Start(t, harness.Options{RateLimits: `{token_per_client: {requests: 2, per: 1h, burst: 2},
