@@ -79,6 +79,12 @@ func Open(ctx context.Context, path string, opts storage.Options) (*Store, error
 	reader.SetMaxIdleConns(n)
 	b.readerDB = reader
 	b.reader = &stmtQuerier{db: reader}
+	ckpt, err := sql.Open("sqlite", path+"?"+common)
+	if err != nil {
+		_ = b.Close()
+		return nil, fmt.Errorf("storage: open sqlite %s: %w", path, err)
+	}
+	b.checkpointer = startCheckpointer(ckpt, b.w.uses.Load, opts.Logger)
 	return &Store{Store: sqlstore.New(b, opts)}, nil
 }
 
@@ -113,6 +119,7 @@ type backend struct {
 	writerDB, readerDB *sql.DB
 	w                  *groupWriter
 	reader             *stmtQuerier
+	checkpointer       *checkpointer
 }
 
 // WriterUses implements sqlstore.SingleWriter.
@@ -177,6 +184,9 @@ func (b *backend) Ping(ctx context.Context) error {
 
 func (b *backend) Close() error {
 	var errs []error
+	if b.checkpointer != nil {
+		errs = append(errs, b.checkpointer.close())
+	}
 	if b.reader != nil {
 		b.reader.close()
 	}
