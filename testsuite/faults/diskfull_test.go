@@ -136,8 +136,9 @@ func TestDiskFull(t *testing.T) {
 	filler := fill(t, disk)
 	full := time.Now()
 
-	// issued are the access tokens answered during the fault: each must be
-	// committed. refused reports whether tok is a clean refusal, or records it.
+	// refused records tok: a success in issued (each must be committed), a
+	// refusal, checked to be clean, in refusals; it reports whether tok was
+	// refused.
 	var issued []string
 	refusals := 0
 	refused := func(name string, tok *harness.Tokens) bool {
@@ -199,8 +200,8 @@ func TestDiskFull(t *testing.T) {
 	}
 	t.Logf("disk full: %d tokens issued, %d requests refused", len(issued), refusals)
 
-	// /readyz pings the store: a ping reads, and it succeeds while every write
-	// fails (observed: 200). A load balancer keeps sending traffic to a node that
+	// /readyz pings the store: a ping reads, and it succeeds while writes fail
+	// (observed: 200). A load balancer keeps sending traffic to a node that
 	// cannot issue a token; all nodes sharing the store are equally stuck, so taking
 	// them out would not help, but a write probe would let monitoring see it.
 	ready := readyz(t, env)
