@@ -106,7 +106,7 @@ func (s *Server) upstreamBackchannel(w http.ResponseWriter, r *http.Request, rec
 			continue // deleted since the list was read: nothing left to end
 		}
 		if err == nil {
-			err = s.EndSession(ctx, full, true)
+			_, err = s.endAndNotify(ctx, full, true)
 		}
 		if err != nil {
 			s.logger().ErrorContext(ctx, "upstream back-channel logout: end session", "session", ss.ID, "err", err)
@@ -121,17 +121,9 @@ func (s *Server) upstreamBackchannel(w http.ResponseWriter, r *http.Request, rec
 	w.WriteHeader(http.StatusOK)
 }
 
-// EndSession ends a session without a browser (upstream back-channel logout,
-// administration): the session, its tokens (keeping offline_access ones when
-// keepOffline, OIDC BCL §2.7) and the back-channel notices to its clients, tried
-// within notifyDeadline and left to the worker after.
-func (s *Server) EndSession(ctx context.Context, ss *storage.SSOSession, keepOffline bool) error {
-	_, err := s.endAndNotify(ctx, ss, keepOffline)
-	return err
-}
-
-// endAndNotify ends the session, revokes its tokens and queues its back-channel
-// notices in one transaction (logout.End), then tries the notices within
+// endAndNotify ends the session, revokes its tokens (keeping offline_access ones
+// when keepOffline, OIDC BCL §2.7) and queues its back-channel notices in one
+// transaction (logout.End), then tries the notices within
 // notifyDeadline (SECURITY.md E1). Only the attempt has that deadline: the
 // notices are queued whatever the store's pace, and even if the person's browser
 // goes away meanwhile.

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -106,11 +105,21 @@ const shutdownTimeout = 15 * time.Second
 
 // drainer tells the listeners when a drain starts and when it ends.
 type drainer struct {
-	// draining turns on before /readyz answers 503, so that a client that saw
-	// the 503 is told to close its connection on its next request.
-	draining atomic.Bool
-	started  chan struct{} // closed when the drain starts (the end of ctx)
-	stop     chan struct{} // closed when the listeners must stop accepting
+	// started is closed when the drain starts (the end of ctx), before /readyz
+	// answers 503, so that a client that saw the 503 is told to close its
+	// connection on its next request.
+	started chan struct{}
+	stop    chan struct{} // closed when the listeners must stop accepting
+}
+
+// draining reports whether the drain has started.
+func (d *drainer) draining() bool {
+	select {
+	case <-d.started:
+		return true
+	default:
+		return false
+	}
 }
 
 // drain starts the drain when ctx ends (SIGTERM): for delay, /readyz answers 503
@@ -123,7 +132,6 @@ func drain(ctx context.Context, b interface{ Drain() }, delay time.Duration, log
 	go func() {
 		defer close(d.stop)
 		<-ctx.Done()
-		d.draining.Store(true)
 		close(d.started)
 		if b == nil {
 			return
@@ -154,7 +162,7 @@ func drain(ctx context.Context, b interface{ Drain() }, delay time.Duration, log
 // later; this check is made for every request.
 func (d *drainer) closingConnections(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if d.draining.Load() {
+		if d.draining() {
 			w.Header().Set("Connection", "close")
 		}
 		h.ServeHTTP(w, r)

@@ -154,7 +154,7 @@ type readyFlag struct {
 	drained chan bool
 }
 
-func (r readyFlag) Drain() { r.drained <- (*r.d).draining.Load() }
+func (r readyFlag) Drain() { r.drained <- (*r.d).draining() }
 
 // TestDrainClosesConnectionsBeforeReadyzTurns: the drain marks responses
 // Connection: close before /readyz answers 503, so a client that saw the 503 is
