@@ -114,18 +114,25 @@ type keySet struct {
 
 // key returns the key for kid that fits alg.
 func (ks *keySet) key(ctx context.Context, kid, alg string) (verificationKey, error) {
+	return ks.keyAfter(ctx, kid, alg, ks.snap.Load())
+}
+
+// keyAfter is key once the caller has read seen, the cached snapshot. A fetch
+// may end between that read and the refresh below: the refresh is then
+// rate-limited and the keys to fall back on are that fetch's, not seen's.
+func (ks *keySet) keyAfter(ctx context.Context, kid, alg string, seen *keySnapshot) (verificationKey, error) {
 	now := ks.now()
-	snap := ks.snap.Load()
-	if snap != nil && now.Sub(snap.fetchedAt) < ks.ttl {
-		if k, ok := snap.lookup(kid, alg); ok {
+	if seen != nil && now.Sub(seen.fetchedAt) < ks.ttl {
+		if k, ok := ks.snap.Load().lookup(kid, alg); ok {
 			return k, nil
 		}
 	}
 	fresh, err := ks.refresh(ctx, now)
 	if err != nil {
 		// A stale key the issuer published is better than refusing every token
-		// while the JWKS endpoint is down or we are rate-limited.
-		if k, ok := snap.lookup(kid, alg); ok {
+		// while the JWKS endpoint is down or we are rate-limited. Snapshots
+		// only move forward (one fetch at a time), so the latest is the best.
+		if k, ok := ks.snap.Load().lookup(kid, alg); ok {
 			return k, nil
 		}
 		if errors.Is(err, errRateLimited) {
