@@ -22,6 +22,7 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/justiceconnect/justiceconnect/broker/audit"
 	"github.com/justiceconnect/justiceconnect/broker/session"
 	"github.com/justiceconnect/justiceconnect/broker/storage"
 	"github.com/justiceconnect/justiceconnect/broker/storage/postgres"
@@ -34,6 +35,7 @@ type fillReport struct {
 	Store         string           `json:"store"`
 	Rows          int64            `json:"rows"`
 	ExpiredRows   int64            `json:"expired_rows"`
+	AuditEvents   int64            `json:"audit_events"`
 	ByKind        map[string]int64 `json:"by_kind"`
 	Seconds       float64          `json:"seconds"`
 	RowsPerS      float64          `json:"rows_per_s"`
@@ -71,6 +73,7 @@ func runFill(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Var(&clients, "client", "a client ID the rows belong to (repeatable; default: the store's first three clients); each login reaches every one")
 	deleteExpired := fs.Bool("delete-expired", false, "then run the broker's cleanup (DeleteExpired) once and time it")
 	seed := fs.Uint64("seed", 1, "random seed (tokens are random but reproducible)")
+	withAudit := fs.Bool("audit", true, "also add the audit events each login leaves (login, then authorize and token.issued at each client: 7 per login at three clients), not counted in --rows")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: justiceconnect-load fill (--sqlite FILE | --postgres-dsn-file FILE) [--rows 1000000] [--expired 0.5] [--delete-expired]")
 		fs.PrintDefaults()
@@ -85,7 +88,8 @@ func runFill(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	rep, err := fill(ctx, *sqlitePath, *dsnFile, *rows, *expired, *batch, clients, *deleteExpired, *seed, stderr)
+	rep, err := fill(ctx, fillOptions{sqlitePath: *sqlitePath, dsnFile: *dsnFile, rows: *rows, expiredFrac: *expired, batch: *batch,
+		clientIDs: clients, deleteExpired: *deleteExpired, audit: *withAudit, seed: *seed}, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "justiceconnect-load fill: %v\n", err)
 		return exitSetup
@@ -96,7 +100,20 @@ func runFill(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func fill(ctx context.Context, sqlitePath, dsnFile string, rows int64, expiredFrac float64, batch int, clientIDs []string, deleteExpired bool, seed uint64, stderr io.Writer) (*fillReport, error) {
+// fillOptions are the flags of `justiceconnect-load fill`.
+type fillOptions struct {
+	sqlitePath, dsnFile string
+	rows                int64
+	expiredFrac         float64
+	batch               int
+	clientIDs           []string
+	deleteExpired       bool
+	audit               bool
+	seed                uint64
+}
+
+func fill(ctx context.Context, o fillOptions, stderr io.Writer) (*fillReport, error) {
+	sqlitePath, dsnFile, rows, batch := o.sqlitePath, o.dsnFile, o.rows, o.batch
 	now := time.Now()
 	opts := storage.Options{NewSession: session.NewFosite, Now: time.Now, Logger: slog.New(slog.DiscardHandler)}
 	var st storage.Store
@@ -126,7 +143,7 @@ func fill(ctx context.Context, sqlitePath, dsnFile string, rows int64, expiredFr
 	defer st.Close()
 
 	var clients []*storage.Client
-	for _, id := range clientIDs {
+	for _, id := range o.clientIDs {
 		c, err := st.GetClient(ctx, id)
 		if err != nil {
 			return nil, fmt.Errorf("client %s: %w", id, err)
@@ -144,7 +161,10 @@ func fill(ctx context.Context, sqlitePath, dsnFile string, rows int64, expiredFr
 		return nil, errors.New("no client in the store: start the broker on it once, or give --client")
 	}
 
-	g := &generator{rng: rand.New(rand.NewChaCha8(seedBytes(seed))), now: now, clients: clients}
+	g := &generator{rng: rand.New(rand.NewChaCha8(seedBytes(o.seed))), now: now, clients: clients}
+	if o.audit {
+		g.audit = st
+	}
 	start := time.Now()
 	logins := rows / int64(1+3*len(clients))
 	var inTx int
@@ -153,7 +173,7 @@ func fill(ctx context.Context, sqlitePath, dsnFile string, rows int64, expiredFr
 		return nil, err
 	}
 	lastProgress := start
-	plan := g.plan(logins, expiredFrac)
+	plan := g.plan(logins, o.expiredFrac)
 	for i, p := range plan {
 		n, err := g.login(txCtx, st, p, rep)
 		if err != nil {
@@ -190,7 +210,7 @@ func fill(ctx context.Context, sqlitePath, dsnFile string, rows int64, expiredFr
 	if sqlitePath != "" {
 		rep.StoreBytes = storeSize(sqlitePath)
 	}
-	if deleteExpired {
+	if o.deleteExpired {
 		t := time.Now()
 		n, err := st.DeleteExpired(ctx, time.Now())
 		if err != nil {
@@ -219,6 +239,10 @@ type generator struct {
 	now     time.Time
 	clients []*storage.Client
 	n       int
+	// audit, when set, gets the events each login leaves; lastAudit keeps their
+	// times in the order of the chain, as a broker's clock stamps them.
+	audit     storage.AuditStore
+	lastAudit time.Time
 }
 
 func (g *generator) randomBytes(n int) []byte {
@@ -312,6 +336,10 @@ func (g *generator) login(ctx context.Context, st storage.Store, p plannedLogin,
 	}
 	n := 1
 	rep.ByKind["sso_session"]++
+	if err := g.event(ctx, rep, storage.AuditEvent{Time: authTime, Type: audit.Login, Outcome: audit.OutcomeOK, Subject: public,
+		Provider: "agents", ClientID: g.clients[0].ID, Session: sid, Details: map[string]string{"acr": "eidas1", "amr": "pwd"}}); err != nil {
+		return n, err
+	}
 	for i, c := range g.clients {
 		issued := authTime.Add(time.Duration(i+1) * time.Minute)
 		s := session.New()
@@ -360,6 +388,16 @@ func (g *generator) login(ctx context.Context, st storage.Store, p plannedLogin,
 		if err := st.CreateRefreshTokenSession(ctx, g.key(issued, 32), at, req); err != nil {
 			return n, err
 		}
+		scopes := strings.Join(req.GrantedScope, " ")
+		if err := g.event(ctx, rep, storage.AuditEvent{Time: issued, Type: audit.Authorize, Outcome: audit.OutcomeOK, Subject: public,
+			ClientID: c.ID, Provider: "agents", Session: sid, Request: req.ID, Details: map[string]string{"scopes": scopes, "acr": "eidas1"}}); err != nil {
+			return n, err
+		}
+		if err := g.event(ctx, rep, storage.AuditEvent{Time: issued.Add(time.Second), Type: audit.TokenIssued, Outcome: audit.OutcomeOK, Subject: public,
+			ClientID: c.ID, Provider: "agents", Session: sid, Request: req.ID,
+			Details: map[string]string{"grant_type": "authorization_code", "scopes": scopes, "audience": ""}}); err != nil {
+			return n, err
+		}
 		n += 3
 		rep.ByKind["code"]++
 		rep.ByKind["access_token"]++
@@ -370,4 +408,26 @@ func (g *generator) login(ctx context.Context, st storage.Store, p plannedLogin,
 		rep.ExpiredRows += int64(n)
 	}
 	return n, nil
+}
+
+// event appends e to the audit trail when the fill writes one, its time moved
+// forward if needed so that this fill's times never go back (a login's last
+// events come minutes after the next login began). The events carry the logins'
+// past times: in Seq order they follow whatever the trail already held (the
+// broker's start, an earlier fill), which may be newer. Pruning goes by Seq
+// (storage.AuditPruner), so that only blurs ListAudit's time ranges.
+func (g *generator) event(ctx context.Context, rep *fillReport, e storage.AuditEvent) error {
+	if g.audit == nil {
+		return nil
+	}
+	if e.Time.Before(g.lastAudit) {
+		e.Time = g.lastAudit
+	}
+	e.Time = e.Time.UTC()
+	g.lastAudit = e.Time
+	if err := g.audit.AppendAudit(ctx, &e); err != nil {
+		return fmt.Errorf("audit event: %w", err)
+	}
+	rep.AuditEvents++
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/justiceconnect/justiceconnect/broker/audit"
 	"github.com/justiceconnect/justiceconnect/broker/storage"
 	"github.com/justiceconnect/justiceconnect/broker/storage/sqlite"
 	"github.com/justiceconnect/justiceconnect/broker/timekey"
@@ -108,6 +109,29 @@ func TestFill(t *testing.T) {
 	defer s.Close()
 	if n, err := s.DeleteExpired(context.Background(), time.Now()); err != nil || n != 0 {
 		t.Errorf("a second cleanup deleted %d rows (%v)", n, err)
+	}
+	// Each login left its audit events, as the broker writes them: a login, then
+	// authorize and token.issued at each of the three clients, in one valid chain
+	// whose times never go back.
+	if rep.AuditEvents != 200*7 {
+		t.Errorf("%d audit events, want %d (7 per login)", rep.AuditEvents, 200*7)
+	}
+	events, err := s.ListAudit(context.Background(), time.Time{}, time.Time{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byType := map[string]int{}
+	for i, e := range events {
+		byType[e.Type]++
+		if i > 0 && e.Time.Before(events[i-1].Time) {
+			t.Fatalf("audit event %d at %v, before event %d at %v", e.Seq, e.Time, events[i-1].Seq, events[i-1].Time)
+		}
+	}
+	if byType[audit.Login] != 200 || byType[audit.Authorize] != 600 || byType[audit.TokenIssued] != 600 || len(events) != 1400 {
+		t.Errorf("audit events by type %v (%d in all)", byType, len(events))
+	}
+	if vr, err := audit.Verify(context.Background(), s, time.Time{}, time.Time{}); err != nil || !vr.OK() {
+		t.Errorf("the filled audit chain does not verify: %v %+v", err, vr.Problems)
 	}
 	// The keys look like the broker's: the issue time, then the hash of the key; the
 	// request ID a version 7 UUID of the same millisecond.
