@@ -31,6 +31,9 @@
 # KEEP_SEED=1 keeps a copy of the filled data directory before the broker runs on
 # it (OUT/filled-seed) and SEED_DIR=that copy starts from it instead of filling.
 #
+# FILL_ARGS adds flags to the fill (`--audit=false`: no audit events, as the
+# fill before 2026-12-07 evening).
+#
 # It also prints, per operation, the broker's CPU, write calls, bytes written and
 # pages dirtied for the disk, empty -> filled (the load tool's --pid report).
 #
@@ -92,7 +95,8 @@ if [ -n "${SEED_DIR:-}" ]; then
 	echo "datasize: filled store copied from $SEED_DIR"
 else
 	echo "datasize: filling $ROWS rows ($EXPIRED of them expired)"
-	"$LOAD" fill --sqlite "$OUT/filled/justiceconnect.db" --rows "$ROWS" --expired "$EXPIRED" >"$OUT/fill.json"
+	# shellcheck disable=SC2086 # FILL_ARGS is a list of flags
+	"$LOAD" fill --sqlite "$OUT/filled/justiceconnect.db" --rows "$ROWS" --expired "$EXPIRED" ${FILL_ARGS:-} >"$OUT/fill.json"
 	cat "$OUT/fill.json"
 	if [ "${KEEP_SEED:-0}" = 1 ]; then cp -r "$OUT/filled" "$OUT/filled-seed"; fi
 fi
