@@ -29,6 +29,8 @@ type reachability struct {
 	at      time.Time
 	err     error
 	running bool
+	// firstDone is closed when the first probe ends.
+	firstDone chan struct{}
 }
 
 // ssoAddress is host:port of the IdP's HTTP-Redirect single sign-on endpoint.
@@ -84,28 +86,47 @@ func (p *Provider) probe(ctx context.Context, md *idpMetadata) error {
 // reachable returns the last probe's result for Check, starting a new probe in
 // the background when it is older than reachInterval (the chooser asks every
 // provider in turn: it must not wait for a slow network). The first call probes
-// synchronously, so a provider is never reported up before it was tried.
+// synchronously, and calls arriving while that first probe runs wait for it, so
+// a provider is never reported up before it was tried.
 func (p *Provider) reachable(ctx context.Context, md *idpMetadata) error {
 	p.reach.mu.Lock()
-	first := p.reach.at.IsZero() && !p.reach.running
-	stale := !p.reach.at.IsZero() && p.now().Sub(p.reach.at) >= reachInterval && !p.reach.running
-	if first || stale {
+	if p.reach.at.IsZero() {
+		if wait := p.reach.firstDone; wait != nil {
+			// Not yet tried: the empty result read here says nothing.
+			p.reach.mu.Unlock()
+			select {
+			case <-wait:
+			case <-ctx.Done():
+				return fmt.Errorf("saml: %w: waiting for the first probe of the IdP: %w", providers.ErrUnavailable, ctx.Err())
+			}
+			p.reach.mu.Lock()
+			defer p.reach.mu.Unlock()
+			return p.reach.err
+		}
+		done := make(chan struct{})
+		p.reach.firstDone, p.reach.running = done, true
+		p.reach.mu.Unlock()
+		defer func() {
+			p.reach.mu.Lock()
+			p.reach.running = false
+			p.reach.mu.Unlock()
+			close(done)
+		}()
+		return p.probe(ctx, md)
+	}
+	stale := p.now().Sub(p.reach.at) >= reachInterval && !p.reach.running
+	if stale {
 		p.reach.running = true
 	}
 	err := p.reach.err
 	p.reach.mu.Unlock()
-	done := func() {
-		p.reach.mu.Lock()
-		p.reach.running = false
-		p.reach.mu.Unlock()
-	}
-	switch {
-	case first:
-		defer done()
-		return p.probe(ctx, md)
-	case stale:
+	if stale {
 		go func() {
-			defer done()
+			defer func() {
+				p.reach.mu.Lock()
+				p.reach.running = false
+				p.reach.mu.Unlock()
+			}()
 			_ = p.probe(context.WithoutCancel(ctx), md)
 		}()
 	}

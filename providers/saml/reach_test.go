@@ -3,6 +3,9 @@ package saml
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,5 +54,36 @@ func TestIdPUnreachable(t *testing.T) {
 			t.Fatalf("Check 5 s after the IdP went down again: %v; want ErrUnavailable", err)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestCheckDuringFirstProbe: a Check that arrives while another Check's first
+// probe is still dialling must not report the IdP up: nothing was tried yet. It
+// read "no result, probe running" and returned that empty result (nil) before.
+func TestCheckDuringFirstProbe(t *testing.T) {
+	e := newEnv(t, false)
+	dialling := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	p, err := New(e.cfg, Options{Logger: testLogger(t), Now: e.clock.Now, ReplayCache: e.replay,
+		Dial: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			once.Do(func() { close(dialling) })
+			<-release
+			return nil, fmt.Errorf("dial %s: connection refused", addr)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	first := make(chan error, 1)
+	go func() { first <- p.Check(ctx) }()
+	<-dialling
+	// The IdP refuses only once the second Check has read the probe state.
+	time.AfterFunc(200*time.Millisecond, func() { close(release) })
+	if err := p.Check(ctx); !errors.Is(err, providers.ErrUnavailable) {
+		t.Fatalf("Check during the first probe of a down IdP: %v; want ErrUnavailable", err)
+	}
+	if err := <-first; !errors.Is(err, providers.ErrUnavailable) {
+		t.Fatalf("first Check with the IdP down: %v; want ErrUnavailable", err)
 	}
 }
