@@ -198,14 +198,33 @@ func (p *Provider) current() *idpMetadata {
 	return p.md
 }
 
-// Refresh reloads the IdP metadata now. On failure the last good copy stays in
-// use and the error is kept for Check.
+// Refresh reloads the IdP metadata now, after a load already running. On failure
+// the last good copy stays in use and the error is kept for Check.
 func (p *Provider) Refresh(ctx context.Context) error {
-	p.refreshMu.Lock()
-	defer p.refreshMu.Unlock()
-	return p.refreshLocked(ctx)
+	for {
+		p.mu.Lock()
+		running := p.loading
+		if running == nil {
+			done := make(chan struct{})
+			p.loading = done
+			p.mu.Unlock()
+			defer p.endLoad(done)
+			return p.refreshLocked(ctx)
+		}
+		p.mu.Unlock()
+		<-running
+	}
 }
 
+// endLoad marks the load that owns done as finished.
+func (p *Provider) endLoad(done chan struct{}) {
+	p.mu.Lock()
+	p.loading = nil
+	p.mu.Unlock()
+	close(done)
+}
+
+// refreshLocked loads the metadata; the caller owns p.loading.
 func (p *Provider) refreshLocked(ctx context.Context) error {
 	md, err := p.loadMetadata(ctx)
 	p.mu.Lock()
@@ -224,28 +243,45 @@ func (p *Provider) refreshLocked(ctx context.Context) error {
 }
 
 // refreshIfDue reloads the metadata when metadata_refresh has passed since the last
-// attempt. A refresh already running elsewhere is not waited for. With a copy in
-// hand, a metadata URL is fetched in the background, bounded by fetchMetadata's own
+// attempt. With a copy in hand, a refresh already running is not waited for, and a
+// metadata URL is fetched in the background, bounded by fetchMetadata's own
 // timeout: a slow IdP must neither hold up the request that found the refresh due
 // (the chooser checks every provider in turn, so an agent would wait for the bar's
 // IdP) nor have its fetch cut short at that request's deadline, which would mark
-// the provider unavailable until the next refresh (testsuite/faults).
-func (p *Provider) refreshIfDue(ctx context.Context) {
-	p.mu.RLock()
+// the provider unavailable until the next refresh (testsuite/faults). Without a
+// copy, a login (wait set) waits for a load already running and uses its result:
+// it cannot go on without one, and giving up at once refused it for want of the
+// metadata that load was about to bring; Check still does not wait. Whether a load
+// is due and the claim to run it are decided under one lock, so a load that ended
+// meanwhile is not run again.
+func (p *Provider) refreshIfDue(ctx context.Context, wait bool) {
+	p.mu.Lock()
 	have := p.md != nil
 	due := !have || p.now().Sub(p.lastAttempt) >= p.refresh
-	p.mu.RUnlock()
-	if !due || !p.refreshMu.TryLock() {
+	running := p.loading
+	if !due || (running != nil && (have || !wait)) {
+		p.mu.Unlock()
 		return
 	}
+	if running != nil {
+		p.mu.Unlock()
+		select {
+		case <-running:
+		case <-ctx.Done():
+		}
+		return
+	}
+	done := make(chan struct{})
+	p.loading = done
+	p.mu.Unlock()
 	if have && p.cfg.IdPMetadataURL != "" {
 		go func() {
-			defer p.refreshMu.Unlock()
+			defer p.endLoad(done)
 			_ = p.refreshLocked(context.WithoutCancel(ctx))
 		}()
 		return
 	}
-	defer p.refreshMu.Unlock()
+	defer p.endLoad(done)
 	_ = p.refreshLocked(ctx)
 }
 
@@ -265,7 +301,7 @@ func sameCerts(a, b []*x509.Certificate) bool {
 // succeeded, and at least one IdP signing certificate is within its validity period
 // (goxmldsig refuses a signature whose certificate is not valid at this time).
 func (p *Provider) Check(ctx context.Context) error {
-	p.refreshIfDue(ctx)
+	p.refreshIfDue(ctx, false)
 	p.mu.RLock()
 	md, refreshErr := p.md, p.refreshErr
 	p.mu.RUnlock()

@@ -80,11 +80,13 @@ type Provider struct {
 	dial  func(ctx context.Context, network, addr string) (net.Conn, error)
 	reach reachability
 
-	refreshMu   sync.Mutex // one metadata load at a time
 	mu          sync.RWMutex
 	md          *idpMetadata
 	refreshErr  error
 	lastAttempt time.Time
+	// loading is closed when the running metadata load ends; nil when none runs
+	// (one load at a time).
+	loading chan struct{}
 }
 
 var (
@@ -238,7 +240,7 @@ type pending struct {
 // signed on the query string (§3.4.4.1) when the IdP metadata asks for it. The
 // RelayState is req.State, the broker's opaque flow key.
 func (p *Provider) Begin(ctx context.Context, req providers.LoginRequest) (providers.Step, error) {
-	p.refreshIfDue(ctx)
+	p.refreshIfDue(ctx, true)
 	md := p.current()
 	if md == nil {
 		return providers.Step{}, fmt.Errorf("saml: begin: %w: no IdP metadata", providers.ErrUnavailable)
