@@ -44,8 +44,10 @@ type checkpointer struct {
 	stop   context.CancelFunc
 	done   sync.WaitGroup
 	// passes counts the checkpoints run; frames and backfilled are the last
-	// one's WAL frames and how many of them are in the database file (tests).
-	passes, frames, backfilled atomic.Int64
+	// one's WAL frames and how many of them are in the database file; caughtUpTo
+	// is the writer's transaction count a pass found all copied at, -1 when the
+	// last pass left frames behind (tests).
+	passes, frames, backfilled, caughtUpTo atomic.Int64
 }
 
 func startCheckpointer(db *sql.DB, writes func() int64, logger *slog.Logger) *checkpointer {
@@ -55,6 +57,7 @@ func startCheckpointer(db *sql.DB, writes func() int64, logger *slog.Logger) *ch
 	db.SetConnMaxIdleTime(0)
 	ctx, stop := context.WithCancel(context.Background())
 	c := &checkpointer{db: db, writes: writes, logger: logger, stop: stop}
+	c.caughtUpTo.Store(-1)
 	c.done.Add(1)
 	go c.run(ctx)
 	return c
@@ -87,6 +90,11 @@ func (c *checkpointer) run(ctx context.Context) {
 			c.passes.Add(1)
 			c.frames.Store(frames)
 			c.backfilled.Store(backfilled)
+			if caughtUp {
+				c.caughtUpTo.Store(w)
+			} else {
+				c.caughtUpTo.Store(-1)
+			}
 		}
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
