@@ -38,25 +38,29 @@ const checkpointEvery = 10 * time.Millisecond
 // that (a background checkpoint alone lets the WAL grow without end; tried,
 // PERFORMANCE.md).
 type checkpointer struct {
-	db     *sql.DB
-	writes func() int64 // the writer's transactions so far
-	logger *slog.Logger
-	stop   context.CancelFunc
-	done   sync.WaitGroup
+	db *sql.DB
+	// commits is the writer's commits so far, each counted once it has ended: a
+	// count taken when a transaction starts would let a pass run during its
+	// COMMIT, find everything before it copied, and go idle with that commit's
+	// pages left uncopied and the WAL unsynced until the next write.
+	commits func() int64
+	logger  *slog.Logger
+	stop    context.CancelFunc
+	done    sync.WaitGroup
 	// passes counts the checkpoints run; frames and backfilled are the last
 	// one's WAL frames and how many of them are in the database file; caughtUpTo
-	// is the writer's transaction count a pass found all copied at, -1 when the
+	// is the writer's commit count a pass found all copied at, -1 when the
 	// last pass left frames behind (tests).
 	passes, frames, backfilled, caughtUpTo atomic.Int64
 }
 
-func startCheckpointer(db *sql.DB, writes func() int64, logger *slog.Logger) *checkpointer {
+func startCheckpointer(db *sql.DB, commits func() int64, logger *slog.Logger) *checkpointer {
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 	ctx, stop := context.WithCancel(context.Background())
-	c := &checkpointer{db: db, writes: writes, logger: logger, stop: stop}
+	c := &checkpointer{db: db, commits: commits, logger: logger, stop: stop}
 	c.caughtUpTo.Store(-1)
 	c.done.Add(1)
 	go c.run(ctx)
@@ -75,9 +79,9 @@ func (c *checkpointer) run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		w := c.writes()
+		w := c.commits()
 		if w == seen && caughtUp {
-			continue // nothing written since the last pass copied it all (idle)
+			continue // nothing committed since the last pass copied it all (idle)
 		}
 		seen = w
 		// PASSIVE never waits for the writer or the readers: it copies what it

@@ -54,9 +54,12 @@ type groupWriter struct {
 	waiting atomic.Int64
 	// uses counts the transactions that have asked for the connection, so that
 	// the cleanup can tell whether anyone else wrote during its batch.
-	uses    atomic.Int64
-	closed  atomic.Bool
-	commits atomic.Int64 // group commits so far (tests)
+	uses   atomic.Int64
+	closed atomic.Bool
+	// commits counts the group commits that have ended (tests, and the
+	// checkpointer: counted after the COMMIT, so that a checkpoint pass that
+	// saw the count did not run before that commit's pages reached the WAL).
+	commits atomic.Int64
 
 	// Guarded by sem.
 	open    bool   // the outer transaction is open
@@ -152,7 +155,6 @@ func (w *groupWriter) begin(ctx context.Context) error {
 
 // commitLocked commits the open group and tells its members.
 func (w *groupWriter) commitLocked() {
-	w.commits.Add(1)
 	g := w.cur
 	if _, err := w.exec(context.Background(), "COMMIT"); err != nil {
 		// A failed COMMIT (SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY) may leave the
@@ -160,6 +162,7 @@ func (w *groupWriter) commitLocked() {
 		_, _ = w.conn.ExecContext(context.Background(), "ROLLBACK")
 		g.err = err
 	}
+	w.commits.Add(1)
 	w.open, w.cur, w.members = false, nil, 0
 	close(g.done)
 }

@@ -84,7 +84,7 @@ func Open(ctx context.Context, path string, opts storage.Options) (*Store, error
 		_ = b.Close()
 		return nil, fmt.Errorf("storage: open sqlite %s: %w", path, err)
 	}
-	b.checkpointer = startCheckpointer(ckpt, b.w.uses.Load, opts.Logger)
+	b.checkpointer = startCheckpointer(ckpt, b.w.commits.Load, opts.Logger)
 	return &Store{Store: sqlstore.New(b, opts)}, nil
 }
 
