@@ -124,11 +124,17 @@ func (p *Provider) keysFor(ctx context.Context, md *metadata, kid, alg string) (
 	p.mu.Unlock()
 	now := p.now()
 	if keys == nil || now.Sub(fetched) >= metadataTTL {
-		var err error
-		if keys, err = p.fetchKeys(ctx, md); err != nil {
+		fresh, err := p.fetchKeys(ctx, md)
+		switch {
+		case err == nil:
+			keys, fetched = fresh, now
+		case keys != nil:
+			// As for discovery: the keys the upstream published an hour ago
+			// still verify its tokens; the next call tries again.
+			p.log.Warn("oidc: key set refresh failed, keeping the previous keys", "issuer", p.cfg.Issuer, "err", err)
+		default:
 			return nil, err
 		}
-		fetched = now
 	}
 	found := matchKeys(keys, kid, alg)
 	if len(found) == 0 && now.Sub(fetched) >= minJWKSRefetch {

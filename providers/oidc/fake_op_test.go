@@ -58,6 +58,7 @@ type fakeOP struct {
 	mu              sync.Mutex
 	jwks            []jose.JSONWebKey
 	jwksHits        int
+	jwksStatus      int // when set, /jwks answers this status instead
 	issSupported    bool
 	discoveryIssuer string
 	challenge       string
@@ -94,6 +95,10 @@ func newFakeOP(t testing.TB, clock *testClock) *fakeOP {
 		op.mu.Lock()
 		defer op.mu.Unlock()
 		op.jwksHits++
+		if op.jwksStatus != 0 {
+			http.Error(w, "unavailable", op.jwksStatus)
+			return
+		}
 		writeJSON(w, jose.JSONWebKeySet{Keys: op.jwks})
 	})
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {

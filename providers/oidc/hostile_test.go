@@ -407,6 +407,42 @@ func TestJWKSRefetch(t *testing.T) {
 	}
 }
 
+// TestJWKSRefreshFailureKeepsKeys: when the key set is due for its hourly
+// refresh and jwks_uri fails, logins signed with a key already fetched still
+// work (metadataTTL: a failed refresh keeps the previous copy); a kid that copy
+// does not have is still refused.
+func TestJWKSRefreshFailureKeepsKeys(t *testing.T) {
+	clock := newClock()
+	op := newFakeOP(t, clock)
+	p := newFakeProvider(t, op, nil)
+	if _, err := op.begin(t, p, providers.LoginRequest{}).complete(t, p); err != nil {
+		t.Fatal(err)
+	}
+	op.set(func(o *fakeOP) { o.jwksStatus = http.StatusServiceUnavailable })
+	clock.Advance(metadataTTL + time.Minute)
+	if _, err := op.begin(t, p, providers.LoginRequest{}).complete(t, p); err != nil {
+		t.Fatalf("key set due for refresh, jwks_uri down: %v", err)
+	}
+	op.mu.Lock()
+	hits := op.jwksHits
+	op.mu.Unlock()
+	if hits < 2 {
+		t.Fatalf("jwks fetched %d times: the refresh was not even tried", hits)
+	}
+	other := rsaKey(t)
+	c := op.begin(t, p, providers.LoginRequest{})
+	c.signer = signer{alg: jose.RS256, key: other, kid: "not-published"}
+	if _, err := c.complete(t, p); err == nil {
+		t.Fatal("a kid the kept key set does not have was accepted")
+	}
+	// Back up: the next refresh replaces the copy.
+	op.set(func(o *fakeOP) { o.jwksStatus = 0 })
+	clock.Advance(minJWKSRefetch)
+	if _, err := op.begin(t, p, providers.LoginRequest{}).complete(t, p); err != nil {
+		t.Fatalf("after jwks_uri recovered: %v", err)
+	}
+}
+
 func TestRefreshFake(t *testing.T) {
 	clock := newClock()
 	op := newFakeOP(t, clock)
