@@ -91,28 +91,31 @@ func (p *Provider) probe(ctx context.Context, md *idpMetadata) error {
 func (p *Provider) reachable(ctx context.Context, md *idpMetadata) error {
 	p.reach.mu.Lock()
 	if p.reach.at.IsZero() {
-		if wait := p.reach.firstDone; wait != nil {
-			// Not yet tried: the empty result read here says nothing.
-			p.reach.mu.Unlock()
-			select {
-			case <-wait:
-			case <-ctx.Done():
-				return fmt.Errorf("saml: %w: waiting for the first probe of the IdP: %w", providers.ErrUnavailable, ctx.Err())
-			}
-			p.reach.mu.Lock()
-			defer p.reach.mu.Unlock()
-			return p.reach.err
+		wait := p.reach.firstDone
+		if wait == nil {
+			// The first probe runs apart from the request that started it: a
+			// request given up must not record the IdP as unreachable for
+			// reachInterval. It is bounded by reachTimeout all the same.
+			done := make(chan struct{})
+			p.reach.firstDone, p.reach.running, wait = done, true, done
+			go func() {
+				_ = p.probe(context.WithoutCancel(ctx), md)
+				p.reach.mu.Lock()
+				p.reach.running = false
+				p.reach.mu.Unlock()
+				close(done)
+			}()
 		}
-		done := make(chan struct{})
-		p.reach.firstDone, p.reach.running = done, true
+		// Not yet tried: the empty result read here says nothing.
 		p.reach.mu.Unlock()
-		defer func() {
-			p.reach.mu.Lock()
-			p.reach.running = false
-			p.reach.mu.Unlock()
-			close(done)
-		}()
-		return p.probe(ctx, md)
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return fmt.Errorf("saml: %w: waiting for the first probe of the IdP: %w", providers.ErrUnavailable, ctx.Err())
+		}
+		p.reach.mu.Lock()
+		defer p.reach.mu.Unlock()
+		return p.reach.err
 	}
 	stale := p.now().Sub(p.reach.at) >= reachInterval && !p.reach.running
 	if stale {

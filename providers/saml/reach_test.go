@@ -87,3 +87,48 @@ func TestCheckDuringFirstProbe(t *testing.T) {
 		t.Fatalf("first Check with the IdP down: %v; want ErrUnavailable", err)
 	}
 }
+
+// TestFirstProbeOutlivesItsRequest: the request that started the first probe
+// gives up while it dials; the probe still finishes with its own deadline, so
+// an IdP that answers is reported up, not unavailable for reachInterval
+// because of one abandoned page.
+func TestFirstProbeOutlivesItsRequest(t *testing.T) {
+	e := newEnv(t, false)
+	dialling := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	p, err := New(e.cfg, Options{Logger: testLogger(t), Now: e.clock.Now, ReplayCache: e.replay,
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			once.Do(func() { close(dialling) })
+			<-release
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			return e.dial(ctx, network, addr)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var releaseOnce sync.Once
+	releaseDial := func() { releaseOnce.Do(func() { close(release) }) }
+	defer releaseDial()
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() { first <- p.Check(ctx) }()
+	<-dialling
+	cancel()
+	select {
+	case err := <-first:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Check whose request was given up: %v; want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Check still held 5 s after its request was given up")
+	}
+	releaseDial()
+	// Within reachInterval (the test clock does not move), Check reports what
+	// the first probe found.
+	if err := p.Check(context.Background()); err != nil {
+		t.Fatalf("Check after the first probe reached the IdP: %v; want nil", err)
+	}
+}
