@@ -36,9 +36,12 @@ type IntrospectionConfig struct {
 	CacheTTL time.Duration
 }
 
+// introEntry is the issuer's answer, kept as given: the rules are applied at
+// each use, so that a token refused as not yet valid is accepted once its nbf
+// has passed, without waiting for the entry to expire.
 type introEntry struct {
 	claims  *Claims
-	err     error
+	active  bool
 	expires time.Time
 }
 
@@ -76,37 +79,29 @@ func (v *Verifier) introspect(ctx context.Context, token string) (*Claims, error
 	in.mu.Lock()
 	e, ok := in.cache[key]
 	in.mu.Unlock()
-	if ok && now.Before(e.expires) {
-		if e.err != nil {
-			return nil, e.err
+	if !ok || !now.Before(e.expires) {
+		c, err := in.call(ctx, token)
+		if err != nil {
+			return nil, err
 		}
-		c := *e.claims
-		return &c, nil
+		active, _ := c.Extra["active"].(bool)
+		delete(c.Extra, "active")
+		if len(c.Extra) == 0 {
+			c.Extra = nil
+		}
+		e = introEntry{claims: c, active: active, expires: now.Add(in.ttl)}
+		if active && c.Expiry != nil && c.Expiry.Time().Before(e.expires) {
+			e.expires = c.Expiry.Time()
+		}
+		in.store(key, e, now)
 	}
-
-	c, err := in.call(ctx, token)
-	if err != nil {
+	if !e.active {
+		return nil, invalid(ErrInactive, "introspection says active is false")
+	}
+	if err := v.checkIntrospected(e.claims); err != nil {
 		return nil, err
 	}
-	active, _ := c.Extra["active"].(bool)
-	delete(c.Extra, "active")
-	if len(c.Extra) == 0 {
-		c.Extra = nil
-	}
-	expires := now.Add(in.ttl)
-	if !active {
-		err = invalid(ErrInactive, "introspection says active is false")
-	} else {
-		err = v.checkIntrospected(c)
-		if c.Expiry != nil && c.Expiry.Time().Before(expires) {
-			expires = c.Expiry.Time()
-		}
-	}
-	in.store(key, introEntry{claims: c, err: err, expires: expires}, now)
-	if err != nil {
-		return nil, err
-	}
-	out := *c
+	out := *e.claims
 	return &out, nil
 }
 

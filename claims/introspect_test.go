@@ -161,6 +161,39 @@ func TestIntrospection(t *testing.T) {
 	}
 }
 
+// TestIntrospectionNotYetValidThenValid: an active token refused as not yet
+// valid (nbf ahead, past the leeway) is accepted once nbf has come, from the
+// cached answer: the answer is cached, the time rules are applied at each use.
+func TestIntrospectionNotYetValidThenValid(t *testing.T) {
+	iss := claimstest.NewIssuer(t)
+	clk := newClock()
+	nbf := t0.Add(claims.DefaultLeeway + 10*time.Second)
+	fake := &fakeIntrospection{t: t, answers: map[string]string{
+		"ory_at_later.sig": `{"active":true,"aud":"` + claimstest.DefaultAudience + `","sub":"u1","nbf":` + itoa(nbf.Unix()) +
+			`,"exp":` + itoa(t0.Add(10*time.Minute).Unix()) + `}`,
+	}}
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	cfg := iss.Config()
+	cfg.Now = clk.Now
+	cfg.Introspection = &claims.IntrospectionConfig{URL: srv.URL, ClientID: "api:dossiers", ClientSecret: "s3crét"}
+	v, err := claims.NewVerifier(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, "ory_at_later.sig"); !errors.Is(err, claims.ErrNotYetValid) {
+		t.Fatalf("before nbf: %v, want ErrNotYetValid", err)
+	}
+	clk.Advance(20 * time.Second) // nbf within the leeway now, the answer still cached
+	if _, err := v.Verify(ctx, "ory_at_later.sig"); err != nil {
+		t.Fatalf("once nbf came: %v", err)
+	}
+	if n := fake.count(); n != 1 {
+		t.Errorf("%d introspection calls, want 1 (the answer cached)", n)
+	}
+}
+
 func TestOpaqueWithoutIntrospection(t *testing.T) {
 	_, v, _ := setup(t)
 	for _, tok := range []string{"ory_at_abc.def", "opaque"} {
