@@ -53,6 +53,22 @@ func (f *fakeIntrospection) count() int {
 	return f.calls
 }
 
+// introspectingVerifier is a verifier for iss that introspects opaque tokens at
+// fake, on the clock clk.
+func introspectingVerifier(t *testing.T, iss *claimstest.Issuer, clk *clock, fake *fakeIntrospection) *claims.Verifier {
+	t.Helper()
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	cfg := iss.Config()
+	cfg.Now = clk.Now
+	cfg.Introspection = &claims.IntrospectionConfig{URL: srv.URL, ClientID: "api:dossiers", ClientSecret: "s3crét"}
+	v, err := claims.NewVerifier(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 func TestIntrospection(t *testing.T) {
 	iss := claimstest.NewIssuer(t)
 	clk := newClock()
@@ -68,15 +84,7 @@ func TestIntrospection(t *testing.T) {
 		"ory_at_badjson.sig":   `{"active":true,`,
 		"soon":                 `{"active":true,"aud":"` + claimstest.DefaultAudience + `","exp":` + itoa(t0.Add(5*time.Second).Unix()) + `}`,
 	}}
-	srv := httptest.NewServer(fake)
-	t.Cleanup(srv.Close)
-	cfg := iss.Config()
-	cfg.Now = clk.Now
-	cfg.Introspection = &claims.IntrospectionConfig{URL: srv.URL, ClientID: "api:dossiers", ClientSecret: "s3crét"}
-	v, err := claims.NewVerifier(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := introspectingVerifier(t, iss, clk, fake)
 	ctx := context.Background()
 
 	cases := []struct {
@@ -172,15 +180,7 @@ func TestIntrospectionNotYetValidThenValid(t *testing.T) {
 		"ory_at_later.sig": `{"active":true,"aud":"` + claimstest.DefaultAudience + `","sub":"u1","nbf":` + itoa(nbf.Unix()) +
 			`,"exp":` + itoa(t0.Add(10*time.Minute).Unix()) + `}`,
 	}}
-	srv := httptest.NewServer(fake)
-	t.Cleanup(srv.Close)
-	cfg := iss.Config()
-	cfg.Now = clk.Now
-	cfg.Introspection = &claims.IntrospectionConfig{URL: srv.URL, ClientID: "api:dossiers", ClientSecret: "s3crét"}
-	v, err := claims.NewVerifier(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := introspectingVerifier(t, iss, clk, fake)
 	ctx := context.Background()
 	if _, err := v.Verify(ctx, "ory_at_later.sig"); !errors.Is(err, claims.ErrNotYetValid) {
 		t.Fatalf("before nbf: %v, want ErrNotYetValid", err)
