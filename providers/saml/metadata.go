@@ -251,7 +251,9 @@ func (p *Provider) refreshLocked(ctx context.Context) error {
 // the provider unavailable until the next refresh (testsuite/faults). Without a
 // copy, a login (wait set) waits for a load already running and uses its result:
 // it cannot go on without one, and giving up at once refused it for want of the
-// metadata that load was about to bring; Check still does not wait. Whether a load
+// metadata that load was about to bring; Check still does not wait. A first load
+// from the URL also runs apart from the request that started it, which waits for
+// it: a page given up must not fail the load the others wait for. Whether a load
 // is due and the claim to run it are decided under one lock, so a load that ended
 // meanwhile is not run again.
 func (p *Provider) refreshIfDue(ctx context.Context, wait bool) {
@@ -263,26 +265,36 @@ func (p *Provider) refreshIfDue(ctx context.Context, wait bool) {
 		p.mu.Unlock()
 		return
 	}
-	if running != nil {
+	started := running == nil
+	if started {
+		done := make(chan struct{})
+		p.loading, running = done, done
 		p.mu.Unlock()
-		select {
-		case <-running:
-		case <-ctx.Done():
+		if p.cfg.IdPMetadataURL == "" {
+			// A file: read at once.
+			defer p.endLoad(done)
+			_ = p.refreshLocked(ctx)
+			return
 		}
-		return
-	}
-	done := make(chan struct{})
-	p.loading = done
-	p.mu.Unlock()
-	if have && p.cfg.IdPMetadataURL != "" {
+		// A fetch runs apart from the request that found it due, bounded by
+		// fetchMetadata's own timeout: a page given up must not fail the load
+		// that others wait for.
 		go func() {
 			defer p.endLoad(done)
 			_ = p.refreshLocked(context.WithoutCancel(ctx))
 		}()
+	} else {
+		p.mu.Unlock()
+	}
+	// With a copy, nobody waits. Without one, the request that started the
+	// load waits for it (as before it ran the load itself), and so does a login.
+	if have || !(started || wait) {
 		return
 	}
-	defer p.endLoad(done)
-	_ = p.refreshLocked(ctx)
+	select {
+	case <-running:
+	case <-ctx.Done():
+	}
 }
 
 func sameCerts(a, b []*x509.Certificate) bool {
