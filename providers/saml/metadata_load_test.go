@@ -17,15 +17,14 @@ type metadataTransport func(*http.Request) (*http.Response, error)
 
 func (f metadataTransport) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// TestBeginDuringFirstMetadataLoad: the metadata URL did not answer at New; two
-// logins then start together. The second found the first one's load running, did
-// not wait for it and was refused for want of metadata that was about to arrive.
-// It now waits for that load and uses its result (no second fetch).
-func TestBeginDuringFirstMetadataLoad(t *testing.T) {
-	e := newEnv(t, false)
+// slowFirstLoad is a provider whose metadata URL did not answer at New and
+// whose next fetch signals fetching, then blocks until release is closed (and
+// honours its request's context after that). calls counts the fetches.
+func slowFirstLoad(t *testing.T, e *env) (p *Provider, calls *atomic.Int32, fetching, release chan struct{}) {
+	t.Helper()
 	md := e.idp.metadata(t)
-	var calls atomic.Int32
-	fetching, release := make(chan struct{}), make(chan struct{})
+	calls = new(atomic.Int32)
+	fetching, release = make(chan struct{}), make(chan struct{})
 	rt := metadataTransport(func(r *http.Request) (*http.Response, error) {
 		switch calls.Add(1) {
 		case 1:
@@ -33,6 +32,9 @@ func TestBeginDuringFirstMetadataLoad(t *testing.T) {
 		case 2:
 			close(fetching)
 			<-release
+		}
+		if err := r.Context().Err(); err != nil {
+			return nil, err
 		}
 		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(md)), Request: r}, nil
 	})
@@ -43,6 +45,16 @@ func TestBeginDuringFirstMetadataLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p, calls, fetching, release
+}
+
+// TestBeginDuringFirstMetadataLoad: the metadata URL did not answer at New; two
+// logins then start together. The second found the first one's load running, did
+// not wait for it and was refused for want of metadata that was about to arrive.
+// It now waits for that load and uses its result (no second fetch).
+func TestBeginDuringFirstMetadataLoad(t *testing.T) {
+	e := newEnv(t, false)
+	p, calls, fetching, release := slowFirstLoad(t, e)
 	if p.current() != nil {
 		t.Fatal("metadata loaded at New although the URL did not answer")
 	}
@@ -72,29 +84,7 @@ func TestBeginDuringFirstMetadataLoad(t *testing.T) {
 // the load ran on the given-up request's context before and failed with it.
 func TestFirstMetadataLoadOutlivesItsRequest(t *testing.T) {
 	e := newEnv(t, false)
-	md := e.idp.metadata(t)
-	var calls atomic.Int32
-	fetching, release := make(chan struct{}), make(chan struct{})
-	rt := metadataTransport(func(r *http.Request) (*http.Response, error) {
-		switch calls.Add(1) {
-		case 1:
-			return nil, errors.New("connection refused") // at New
-		case 2:
-			close(fetching)
-			<-release
-		}
-		if err := r.Context().Err(); err != nil {
-			return nil, err
-		}
-		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(md)), Request: r}, nil
-	})
-	cfg := e.cfg
-	cfg.IdPMetadataFile, cfg.IdPMetadataURL = "", "https://idp.barreau.example/metadata"
-	p, err := New(cfg, Options{Logger: testLogger(t), Now: e.clock.Now, ReplayCache: e.replay, Dial: e.dial,
-		HTTPClient: &http.Client{Transport: rt}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, calls, fetching, release := slowFirstLoad(t, e)
 	ctx, cancel := context.WithCancel(context.Background())
 	first := make(chan error, 1)
 	go func() {
