@@ -113,7 +113,6 @@ type fillOptions struct {
 }
 
 func fill(ctx context.Context, o fillOptions, stderr io.Writer) (*fillReport, error) {
-	sqlitePath, dsnFile, rows, batch := o.sqlitePath, o.dsnFile, o.rows, o.batch
 	now := time.Now()
 	opts := storage.Options{NewSession: session.NewFosite, Now: time.Now, Logger: slog.New(slog.DiscardHandler)}
 	var st storage.Store
@@ -123,14 +122,14 @@ func fill(ctx context.Context, o fillOptions, stderr io.Writer) (*fillReport, er
 		Rollback(context.Context) error
 	}
 	rep := &fillReport{ByKind: map[string]int64{}}
-	if sqlitePath != "" {
-		s, err := sqlite.Open(ctx, sqlitePath, opts)
+	if o.sqlitePath != "" {
+		s, err := sqlite.Open(ctx, o.sqlitePath, opts)
 		if err != nil {
 			return nil, err
 		}
-		st, tx, rep.Store = s, s, "sqlite "+sqlitePath
+		st, tx, rep.Store = s, s, "sqlite "+o.sqlitePath
 	} else {
-		raw, err := os.ReadFile(dsnFile)
+		raw, err := os.ReadFile(o.dsnFile)
 		if err != nil {
 			return nil, err
 		}
@@ -166,7 +165,7 @@ func fill(ctx context.Context, o fillOptions, stderr io.Writer) (*fillReport, er
 		g.audit = st
 	}
 	start := time.Now()
-	logins := rows / int64(1+3*len(clients))
+	logins := o.rows / int64(1+3*len(clients))
 	var inTx int
 	txCtx, err := tx.BeginTX(ctx)
 	if err != nil {
@@ -181,7 +180,7 @@ func fill(ctx context.Context, o fillOptions, stderr io.Writer) (*fillReport, er
 			return nil, fmt.Errorf("after %d rows: %w", rep.Rows, err)
 		}
 		inTx += n
-		if inTx >= batch || i == len(plan)-1 {
+		if inTx >= o.batch || i == len(plan)-1 {
 			if err := tx.Commit(txCtx); err != nil {
 				return nil, fmt.Errorf("commit after %d rows: %w", rep.Rows, err)
 			}
@@ -207,8 +206,8 @@ func fill(ctx context.Context, o fillOptions, stderr io.Writer) (*fillReport, er
 	if rep.Seconds > 0 {
 		rep.RowsPerS = float64(rep.Rows) / rep.Seconds
 	}
-	if sqlitePath != "" {
-		rep.StoreBytes = storeSize(sqlitePath)
+	if o.sqlitePath != "" {
+		rep.StoreBytes = storeSize(o.sqlitePath)
 	}
 	if o.deleteExpired {
 		t := time.Now()

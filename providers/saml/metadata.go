@@ -205,8 +205,7 @@ func (p *Provider) Refresh(ctx context.Context) error {
 		p.mu.Lock()
 		running := p.loading
 		if running == nil {
-			done := make(chan struct{})
-			p.loading = done
+			done := p.claimLoadLocked()
 			p.mu.Unlock()
 			defer p.endLoad(done)
 			return p.refreshLocked(ctx)
@@ -214,6 +213,13 @@ func (p *Provider) Refresh(ctx context.Context) error {
 		p.mu.Unlock()
 		<-running
 	}
+}
+
+// claimLoadLocked makes the caller the one running load (p.mu held); it ends
+// with endLoad.
+func (p *Provider) claimLoadLocked() chan struct{} {
+	p.loading = make(chan struct{})
+	return p.loading
 }
 
 // endLoad marks the load that owns done as finished.
@@ -267,8 +273,8 @@ func (p *Provider) refreshIfDue(ctx context.Context, wait bool) {
 	}
 	started := running == nil
 	if started {
-		done := make(chan struct{})
-		p.loading, running = done, done
+		done := p.claimLoadLocked()
+		running = done
 		p.mu.Unlock()
 		if p.cfg.IdPMetadataURL == "" {
 			// A file: read at once.

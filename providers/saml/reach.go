@@ -85,27 +85,16 @@ func (p *Provider) probe(ctx context.Context, md *idpMetadata) error {
 
 // reachable returns the last probe's result for Check, starting a new probe in
 // the background when it is older than reachInterval (the chooser asks every
-// provider in turn: it must not wait for a slow network). The first call probes
-// synchronously, and calls arriving while that first probe runs wait for it, so
-// a provider is never reported up before it was tried.
+// provider in turn: it must not wait for a slow network). Before the first probe
+// has ended every call waits for it, so a provider is never reported up before it
+// was tried.
 func (p *Provider) reachable(ctx context.Context, md *idpMetadata) error {
 	p.reach.mu.Lock()
 	if p.reach.at.IsZero() {
-		wait := p.reach.firstDone
-		if wait == nil {
-			// The first probe runs apart from the request that started it: a
-			// request given up must not record the IdP as unreachable for
-			// reachInterval. It is bounded by reachTimeout all the same.
-			done := make(chan struct{})
-			p.reach.firstDone, p.reach.running, wait = done, true, done
-			go func() {
-				_ = p.probe(context.WithoutCancel(ctx), md)
-				p.reach.mu.Lock()
-				p.reach.running = false
-				p.reach.mu.Unlock()
-				close(done)
-			}()
+		if p.reach.firstDone == nil {
+			p.reach.firstDone = p.startProbeLocked(ctx, md)
 		}
+		wait := p.reach.firstDone
 		// Not yet tried: the empty result read here says nothing.
 		p.reach.mu.Unlock()
 		select {
@@ -117,21 +106,27 @@ func (p *Provider) reachable(ctx context.Context, md *idpMetadata) error {
 		defer p.reach.mu.Unlock()
 		return p.reach.err
 	}
-	stale := p.now().Sub(p.reach.at) >= reachInterval && !p.reach.running
-	if stale {
-		p.reach.running = true
+	if p.now().Sub(p.reach.at) >= reachInterval && !p.reach.running {
+		p.startProbeLocked(ctx, md)
 	}
 	err := p.reach.err
 	p.reach.mu.Unlock()
-	if stale {
-		go func() {
-			defer func() {
-				p.reach.mu.Lock()
-				p.reach.running = false
-				p.reach.mu.Unlock()
-			}()
-			_ = p.probe(context.WithoutCancel(ctx), md)
-		}()
-	}
 	return err
+}
+
+// startProbeLocked starts a probe (p.reach.mu held) and returns a channel closed
+// when it ends. The probe runs apart from the request that started it, bounded by
+// reachTimeout: a request given up must not record the IdP as unreachable for
+// reachInterval.
+func (p *Provider) startProbeLocked(ctx context.Context, md *idpMetadata) chan struct{} {
+	p.reach.running = true
+	done := make(chan struct{})
+	go func() {
+		_ = p.probe(context.WithoutCancel(ctx), md)
+		p.reach.mu.Lock()
+		p.reach.running = false
+		p.reach.mu.Unlock()
+		close(done)
+	}()
+	return done
 }

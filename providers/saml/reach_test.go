@@ -57,23 +57,32 @@ func TestIdPUnreachable(t *testing.T) {
 	}
 }
 
+// heldDial is a provider whose first dial to the IdP signals dialling, then
+// waits for release to be closed before answering with answer.
+func heldDial(t *testing.T, e *env, answer func(ctx context.Context, network, addr string) (net.Conn, error)) (p *Provider, dialling, release chan struct{}) {
+	t.Helper()
+	dialling, release = make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	p, err := New(e.cfg, Options{Logger: testLogger(t), Now: e.clock.Now, ReplayCache: e.replay,
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			once.Do(func() { close(dialling) })
+			<-release
+			return answer(ctx, network, addr)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, dialling, release
+}
+
 // TestCheckDuringFirstProbe: a Check that arrives while another Check's first
 // probe is still dialling must not report the IdP up: nothing was tried yet. It
 // read "no result, probe running" and returned that empty result (nil) before.
 func TestCheckDuringFirstProbe(t *testing.T) {
 	e := newEnv(t, false)
-	dialling := make(chan struct{})
-	release := make(chan struct{})
-	var once sync.Once
-	p, err := New(e.cfg, Options{Logger: testLogger(t), Now: e.clock.Now, ReplayCache: e.replay,
-		Dial: func(ctx context.Context, _, addr string) (net.Conn, error) {
-			once.Do(func() { close(dialling) })
-			<-release
-			return nil, fmt.Errorf("dial %s: connection refused", addr)
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, dialling, release := heldDial(t, e, func(_ context.Context, _, addr string) (net.Conn, error) {
+		return nil, fmt.Errorf("dial %s: connection refused", addr)
+	})
 	ctx := context.Background()
 	first := make(chan error, 1)
 	go func() { first <- p.Check(ctx) }()
@@ -94,21 +103,12 @@ func TestCheckDuringFirstProbe(t *testing.T) {
 // because of one abandoned page.
 func TestFirstProbeOutlivesItsRequest(t *testing.T) {
 	e := newEnv(t, false)
-	dialling := make(chan struct{})
-	release := make(chan struct{})
-	var once sync.Once
-	p, err := New(e.cfg, Options{Logger: testLogger(t), Now: e.clock.Now, ReplayCache: e.replay,
-		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			once.Do(func() { close(dialling) })
-			<-release
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			return e.dial(ctx, network, addr)
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, dialling, release := heldDial(t, e, func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return e.dial(ctx, network, addr)
+	})
 	var releaseOnce sync.Once
 	releaseDial := func() { releaseOnce.Do(func() { close(release) }) }
 	defer releaseDial()
